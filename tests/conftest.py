@@ -1,0 +1,235 @@
+"""Shared fixtures: the sample tree, loaded deployments and live servers.
+
+A *deployment* is a folder with its own skvo.ini, a metadata database
+(SQLite file or a MariaDB database on loopback), the stores, the sample data
+loaded by the real uploader, and test accounts.  ``live_server`` runs
+``skvo serve`` for it as a separate process on a free loopback port, so the
+tests talk HTTP to the real server, as TOPCAT and pyvo do.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+MARIADB_URL = os.environ.get("SKVO_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
+
+#: test accounts: name -> (password, whether granted every non-open source)
+ALICE = ("alice", "wonderland")  # granted all sources
+BOB = ("bob", "builder")  # no grants
+ADMIN = ("root", "toor")
+
+
+def free_port() -> int:
+    """A TCP port on loopback nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def mariadb_database(name: str) -> str:
+    """(Re)create a MariaDB database and return its SQLAlchemy URL."""
+    engine = sa.create_engine(f"{MARIADB_URL}/test")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+        conn.exec_driver_sql(
+            f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        )
+    engine.dispose()
+    return f"{MARIADB_URL}/{name}?charset=utf8mb4"
+
+
+@dataclass
+class Deployment:
+    """One configured and loaded SKVO installation."""
+
+    root: Path
+    config: Path
+    port: int
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the service."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def settings(self):  # noqa: ANN201 - voservice.config.Settings
+        from voservice.config import load_config
+
+        return load_config(self.config)
+
+    def skvo(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the ``skvo`` command on this deployment."""
+        return subprocess.run(
+            [sys.executable, "-m", "voservice.cli", *args, "--config", str(self.config)],
+            capture_output=True,
+            text=True,
+            check=check,
+            env={**os.environ, **self.extra_env},
+        )
+
+
+def write_ini(root: Path, metadata_url: str, port: int, **sections: dict[str, str]) -> Path:
+    """Write a skvo.ini for a deployment."""
+    values: dict[str, dict[str, str]] = {
+        "general": {"base_path": "data"},
+        "metadata": {"url": metadata_url},
+        "timeseries": {"backend": "sql"},
+        "media": {"backend": "files", "path": "media"},
+        "server": {
+            "host": "127.0.0.1",
+            "port": str(port),
+            "public_url": f"http://127.0.0.1:{port}",
+            "workers": "2",
+            "jobs_path": "jobs",
+        },
+        "vo": {"authority": "skvo.test.example"},
+    }
+    for name, keys in sections.items():
+        values.setdefault(name, {}).update(keys)
+    lines = []
+    for name, keys in values.items():
+        lines.append(f"[{name}]")
+        lines.extend(f"{k} = {v}" for k, v in keys.items())
+        lines.append("")
+    path = root / "skvo.ini"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def deploy(root: Path, demo_tree: Path, metadata_url: str, **sections: dict[str, str]
+           ) -> Deployment:
+    """Configure, initialise and load a deployment with the sample data and accounts."""
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config = write_ini(root, metadata_url, port, **sections)
+    dep = Deployment(root=root, config=config, port=port)
+    dep.skvo("initdb")
+    result = dep.skvo("ingest", str(demo_tree), check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    dep.skvo("user", "add", ALICE[0], "--password", ALICE[1])
+    dep.skvo("user", "add", BOB[0], "--password", BOB[1])
+    dep.skvo("user", "add", ADMIN[0], "--password", ADMIN[1], "--admin")
+    for source in demo_sources(demo_tree):
+        dep.skvo("user", "grant", ALICE[0], source)
+    return dep
+
+
+def demo_sources(tree: Path) -> list[str]:
+    """The sources (collections) of an upload tree."""
+    return sorted(p.name for p in tree.iterdir() if p.is_dir())
+
+
+class LiveServer:
+    """``skvo serve`` of a deployment, in its own process."""
+
+    def __init__(self, dep: Deployment) -> None:
+        self.dep = dep
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = dep.root / "server.log"
+
+    @property
+    def url(self) -> str:
+        """Base URL of the running service."""
+        return self.dep.url
+
+    def start(self) -> None:
+        """Start the server and wait until it answers."""
+        log = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "voservice.cli", "serve", "--config", str(self.dep.config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.dep.extra_env},
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"skvo serve exited: {self.log.read_text()[-3000:]}")
+            try:
+                requests.get(self.url + "/", timeout=2)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        raise RuntimeError(f"skvo serve did not answer in 60 s: {self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL)."""
+        if self.proc is None:
+            return
+        import signal
+
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=20)
+        except (subprocess.TimeoutExpired, ProcessLookupError):
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def restart(self) -> None:
+        """Stop and start again on the same port."""
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="session")
+def demo_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample upload tree (``skvo demo-data``)."""
+    from voservice.demo import write_demo_tree
+
+    path = tmp_path_factory.mktemp("demo") / "data"
+    write_demo_tree(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sqlite_deployment(tmp_path_factory: pytest.TempPathFactory, demo_tree: Path) -> Deployment:
+    """The sample data loaded into the embedded stores (SQLite + files)."""
+    root = tmp_path_factory.mktemp("sqlite-deployment")
+    return deploy(root, demo_tree, "sqlite:///skvo.sqlite")
+
+
+@pytest.fixture(scope="session")
+def mariadb_deployment(tmp_path_factory: pytest.TempPathFactory, demo_tree: Path) -> Deployment:
+    """The sample data loaded into MariaDB (loopback) + files."""
+    root = tmp_path_factory.mktemp("mariadb-deployment")
+    return deploy(root, demo_tree, mariadb_database("skvo_live_test"))
+
+
+@pytest.fixture(scope="session")
+def sqlite_server(sqlite_deployment: Deployment) -> Iterator[LiveServer]:
+    """``skvo serve`` on the SQLite deployment."""
+    server = LiveServer(sqlite_deployment)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb_server(mariadb_deployment: Deployment) -> Iterator[LiveServer]:
+    """``skvo serve`` on the MariaDB deployment."""
+    server = LiveServer(mariadb_deployment)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "mariadb"])
+def server(request: pytest.FixtureRequest) -> LiveServer:
+    """Each live server in turn: the tests that use it run on both databases."""
+    return request.getfixturevalue(f"{request.param}_server")

@@ -1,0 +1,168 @@
+"""The Flask application factory.
+
+``create_app(settings)`` opens the stores named in the settings, registers one
+blueprint per protocol and installs the error handlers that keep stack traces
+and database messages away from clients.  Nothing is global: everything a
+request needs hangs off ``current_app.extensions["skvo"]`` (see
+:func:`services`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+from voservice.access import ANONYMOUS, Principal, authenticate
+from voservice.config import Settings, load_config
+from voservice.stores.metadata import dialect_name, make_engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything the endpoints share: settings, engines and stores."""
+
+    settings: Settings
+    engine: sa.Engine  # the metadata database, read by the VO endpoints
+    timeseries: Any  # voservice.stores.timeseries.base.TimeSeriesStore
+    media: Any  # voservice.stores.media.base.MediaStore
+    started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dialect(self) -> str:
+        """ADQL dialect of the metadata database (``sqlite`` or ``mysql``)."""
+        return dialect_name(self.engine)
+
+    @property
+    def base_url(self) -> str:
+        """Public base URL of the service (no trailing slash)."""
+        return self.settings.public_url
+
+    @property
+    def authority(self) -> str:
+        """IVOA authority of the publisher DIDs."""
+        return self.settings.get("vo", "authority")
+
+
+def open_services(settings: Settings) -> Services:
+    """Open the engine and stores the settings name."""
+    from voservice.stores.media import open_media_store
+    from voservice.stores.timeseries import open_timeseries_store
+
+    engine = make_engine(settings.query_url)
+    write_engine = engine if settings.query_url == settings.metadata_url else make_engine(
+        settings.metadata_url
+    )
+    ts = settings.section("timeseries")
+    timeseries = open_timeseries_store(
+        ts["backend"],
+        engine=write_engine,
+        url=ts["url"],
+        batch_size=ts["batch_size"],
+        timeout=ts["timeout"],
+    )
+    m = settings.section("media")
+    if m["backend"] == "files":
+        media = open_media_store("files", path=m["path"])
+    else:
+        media = open_media_store(
+            "hbase",
+            host=m["host"],
+            port=m["port"],
+            table=m["table"],
+            transport=m["transport"],
+            protocol=m["protocol"],
+            timeout=m["timeout"],
+        )
+    return Services(settings=settings, engine=engine, timeseries=timeseries, media=media)
+
+
+def services() -> Services:
+    """The Services of the current application."""
+    return current_app.extensions["skvo"]
+
+
+def principal() -> Principal:
+    """The user the current request acts for (authenticated once per request)."""
+    return g.get("principal", ANONYMOUS)
+
+
+def create_app(settings: Settings | None = None, svc: Services | None = None) -> Flask:
+    """Build the SKVO Flask application."""
+    settings = settings or (svc.settings if svc else load_config())
+    app = Flask(
+        __name__,
+        static_folder=str(_resources() / "static"),
+        template_folder=str(_resources() / "templates"),
+    )
+    app.config["SKVO_SETTINGS"] = settings
+    app.extensions["skvo"] = svc or open_services(settings)
+
+    @app.before_request
+    def _authenticate() -> Response | None:
+        header = request.headers.get("Authorization")
+        who = authenticate(services().engine, header) if header else ANONYMOUS
+        if who is None:
+            return Response(
+                "Authentication failed: unknown user, wrong password or token.\n",
+                status=401,
+                mimetype="text/plain",
+                headers={"WWW-Authenticate": 'Basic realm="SKVO"'},
+            )
+        g.principal = who
+        return None
+
+    _register_blueprints(app)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        if isinstance(exc, HTTPException):
+            return Response(
+                f"{exc.code} {exc.name}: {exc.description}\n",
+                status=exc.code or 500,
+                mimetype="text/plain",
+            )
+        log.exception("unhandled error on %s", request.path)
+        return Response(
+            "500 Internal Server Error: the service failed; the error is logged.\n",
+            status=500,
+            mimetype="text/plain",
+        )
+
+    return app
+
+
+def _resources() -> Any:
+    from voservice.tables import RESOURCES
+
+    return RESOURCES
+
+
+def _register_blueprints(app: Flask) -> None:
+    """Register every protocol blueprint that exists."""
+    import importlib
+
+    for module_name in (
+        "voservice.protocols.portal",
+        "voservice.protocols.tap",
+        "voservice.protocols.scs",
+        "voservice.protocols.ssa",
+        "voservice.protocols.sia",
+        "voservice.protocols.datalink",
+        "voservice.protocols.lightcurve",
+    ):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        module.register(app)

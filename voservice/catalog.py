@@ -1,0 +1,196 @@
+"""What a principal may query: the ADQL schema of published tables.
+
+Each published table becomes an ``adql.Table`` whose ``sql`` is either the
+physical table or a sub-select that drops rows the principal may not see
+(access rights) and, for ``ivoa.obscore``, computes the ObsCore columns from
+the skvo tables.  The sub-selects are built with SQLAlchemy and compiled for
+the database's dialect, so the SQL is right on SQLite and MySQL alike.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from urllib.parse import quote
+
+import sqlalchemy as sa
+
+import adql
+from voservice import tables
+from voservice.access import Principal, visible_clause
+
+DATALINK_MIME = "application/x-votable+xml;content=datalink"
+
+
+def publisher_did(authority: str, observation_uuid: str) -> str:
+    """The publisher DID of an observation's light curve."""
+    return f"ivo://{authority}/skvo?{observation_uuid}"
+
+
+def did_prefix(authority: str) -> str:
+    """Everything of a publisher DID before the observation uuid."""
+    return publisher_did(authority, "")
+
+
+def _t(name: str) -> sa.Table:
+    return tables.sa_table(f"skvo.{name}")
+
+
+def _visible_rows(desc: tables.TableDesc, principal: Principal) -> sa.ColumnElement[bool]:
+    """Condition on ``desc``'s own table: the principal may see the row."""
+    table = tables.sa_table(desc.qualified_name)
+    if desc.visibility == "public" or principal.admin:
+        return sa.true()
+    if desc.visibility == "access":
+        return visible_clause(principal, table.c.access, table.c.source)
+    if desc.visibility.startswith("via:"):
+        parent_name, column = desc.visibility[4:].split(".")
+        parent_desc = tables.table(f"{desc.schema}.{parent_name}")
+        parent = tables.sa_table(parent_desc.qualified_name).alias(f"v_{parent_name}")
+        inner = _visible_rows(parent_desc, principal)
+        # re-target the parent's condition to the alias
+        inner = sa.sql.util.ClauseAdapter(parent).traverse(inner)
+        return sa.exists(
+            sa.select(sa.literal(1))
+            .select_from(parent)
+            .where(parent.c[column] == table.c[column], inner)
+        )
+    raise ValueError(f"{desc.qualified_name}: unknown visibility {desc.visibility!r}")
+
+
+def visible_select(qualified_name: str, principal: Principal) -> sa.Select:
+    """SELECT of the published columns of a table, rows the principal may see."""
+    desc = tables.table(qualified_name)
+    table = tables.sa_table(qualified_name)
+    cols = [table.c[c.name] for c in desc.published_columns]
+    return sa.select(*cols).where(_visible_rows(desc, principal))
+
+
+def obscore_select(principal: Principal, base_url: str, authority: str) -> sa.Select:
+    """The rows of ``ivoa.obscore``: one per light curve the principal may see."""
+    o, p, t, b = _t("observation"), _t("photometry"), _t("target"), _t("bandpass")
+    i, f, d = _t("instrument"), _t("facility"), _t("dataid")
+    did = sa.literal(did_prefix(authority), sa.String) + o.c.observation_uuid
+    access_url = (
+        sa.literal(f"{base_url}/datalink?ID={quote(did_prefix(authority), safe='')}", sa.String)
+        + o.c.observation_uuid
+    )
+    estsize = sa.cast((p.c.n_points * 96 + 4096) / 1024, sa.BigInteger)
+    resolution = sa.case(
+        (p.c.n_points > 1, (p.c.mjd_end - p.c.mjd_start) * 86400.0 / (p.c.n_points - 1)),
+        else_=sa.null(),
+    )
+    null_double = sa.type_coerce(sa.null(), sa.Double)
+    null_long = sa.type_coerce(sa.null(), sa.BigInteger)
+    null_text = sa.type_coerce(sa.null(), sa.String)
+    columns = {
+        "dataproduct_type": sa.literal("timeseries", sa.String),
+        "calib_level": sa.literal(3, sa.SmallInteger),
+        "obs_collection": o.c.source,
+        "obs_id": o.c.observation_uuid,
+        "obs_publisher_did": did,
+        "access_url": access_url,
+        "access_format": sa.literal(DATALINK_MIME, sa.String),
+        "access_estsize": estsize,
+        "target_name": t.c.target,
+        "target_class": t.c.target_class,
+        "s_ra": t.c.right_ascension,
+        "s_dec": t.c.declination,
+        "s_fov": i.c.field_of_view,
+        "s_region": null_text,
+        "s_resolution": null_double,
+        "s_xel1": sa.literal(1, sa.BigInteger),
+        "s_xel2": sa.literal(1, sa.BigInteger),
+        "t_min": p.c.mjd_start,
+        "t_max": p.c.mjd_end,
+        "t_exptime": p.c.exposure_total,
+        "t_resolution": resolution,
+        "t_xel": p.c.n_points,
+        "em_min": b.c.wavelength_min,
+        "em_max": b.c.wavelength_max,
+        "em_res_power": null_double,
+        "em_xel": sa.literal(1, sa.BigInteger),
+        "o_ucd": sa.func.coalesce(b.c.mag_ucd, sa.literal("phot.mag", sa.String)),
+        "pol_states": null_text,
+        "pol_xel": null_long,
+        "facility_name": f.c.facility,
+        "instrument_name": i.c.instrument,
+        "obs_creator_did": d.c.publisher_did,
+        "obs_title": d.c.title,
+        "bandpass_uid": b.c.bandpass_uid,
+        "access_rights": o.c.access,
+    }
+    desc = tables.table("ivoa.obscore")
+    missing = {c.name for c in desc.columns} ^ set(columns)
+    if missing:  # the description and this SELECT must agree
+        raise RuntimeError(f"ivoa.obscore description and SELECT differ in {sorted(missing)}")
+    select = (
+        sa.select(*(columns[c.name].label(c.name) for c in desc.columns))
+        .select_from(
+            p.join(o, o.c.observation_id == p.c.observation_id)
+            .join(t, t.c.target_id == o.c.target_id)
+            .join(b, b.c.bandpass_id == p.c.bandpass_id)
+            .join(i, i.c.instrument_id == o.c.instrument_id)
+            .join(f, f.c.facility_id == o.c.facility_id)
+            .join(d, d.c.dataid_id == o.c.dataid_id)
+        )
+        .where(visible_clause(principal, o.c.access, o.c.source))
+    )
+    return select
+
+
+def _compile(select: sa.Select, dialect: sa.Dialect) -> str:
+    return str(select.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def _quote(name: str, dialect: sa.Dialect) -> str:
+    return dialect.identifier_preparer.quote_identifier(name)
+
+
+@lru_cache(maxsize=256)
+def _schema(
+    admin: bool, sources: frozenset[str], dialect_name: str, base_url: str, authority: str
+) -> tuple[adql.Table, ...]:
+    dialect = _dialect(dialect_name)
+    principal = Principal(name="cached", sources=sources, admin=admin)
+    result = []
+    for desc in tables.all_tables():
+        columns = tuple(c.adql_column() for c in desc.published_columns)
+        if desc.qualified_name == "ivoa.obscore":
+            sql = f"({_compile(obscore_select(principal, base_url, authority), dialect)})"
+        elif desc.visibility == "public" or admin:
+            sql = _quote(desc.sql_name, dialect)
+            if len(desc.published_columns) != len(desc.columns):
+                sql = f"({_compile(visible_select(desc.qualified_name, principal), dialect)})"
+        else:
+            sql = f"({_compile(visible_select(desc.qualified_name, principal), dialect)})"
+        result.append(adql.Table(name=desc.qualified_name, columns=columns, sql=sql))
+    return tuple(result)
+
+
+def _dialect(name: str) -> sa.Dialect:
+    if name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.dialect()
+    from sqlalchemy.dialects import mysql
+
+    # "named" keeps literal % signs single: the SQL runs without parameters
+    return mysql.dialect(paramstyle="named")
+
+
+def published_tables(
+    principal: Principal, dialect_name: str, base_url: str, authority: str
+) -> tuple[adql.Table, ...]:
+    """The ADQL tables the principal may query (TAP_UPLOAD tables come on top)."""
+    return _schema(principal.admin, principal.sources, dialect_name, base_url, authority)
+
+
+def adql_schema(
+    principal: Principal,
+    dialect_name: str,
+    base_url: str,
+    authority: str,
+    uploads: tuple[adql.Table, ...] = (),
+) -> adql.Schema:
+    """The ADQL schema for one request."""
+    return adql.Schema(published_tables(principal, dialect_name, base_url, authority) + uploads)

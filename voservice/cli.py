@@ -1,0 +1,161 @@
+"""The ``skvo`` command: initdb, ingest, serve, demo-data, user."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from voservice.config import ConfigError, Settings, load_config
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_config(args.config)
+
+
+def cmd_initdb(args: argparse.Namespace) -> int:
+    """Create the metadata schema and TAP_SCHEMA (and the stores' schemas)."""
+    from voservice.stores.metadata import initdb, make_engine
+
+    settings = _settings(args)
+    engine = make_engine(settings.metadata_url)
+    initdb(engine)
+    _init_stores(settings, engine)
+    print(f"initialised {engine.url.render_as_string(hide_password=True)}")
+    return 0
+
+
+def _init_stores(settings: Settings, engine: object) -> None:
+    from voservice.app import open_services
+
+    svc = open_services(settings)
+    for store in (svc.timeseries, svc.media):
+        create = getattr(store, "create_schema", None)
+        if create is not None:
+            create()
+        store.close()
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Validate and load an upload tree."""
+    from voservice.ingest import run_ingest
+
+    settings = _settings(args)
+    path = Path(args.path) if args.path else None
+    return run_ingest(settings, path, dry_run=args.dry_run, replace=args.replace,
+                      stream=sys.stderr)
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    """Write the sample upload tree."""
+    from voservice.demo import write_demo_tree
+
+    summary = write_demo_tree(Path(args.path), seed=args.seed)
+    print(summary)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the service (gunicorn; Flask's development server with --dev)."""
+    from voservice.server import serve
+
+    settings = _settings(args)
+    overrides: dict[str, dict[str, str]] = {"server": {}}
+    if args.host:
+        overrides["server"]["host"] = args.host
+    if args.port:
+        overrides["server"]["port"] = str(args.port)
+    if args.workers:
+        overrides["server"]["workers"] = str(args.workers)
+    settings = settings.with_overrides(overrides)
+    return serve(settings, dev=args.dev)
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    """Manage accounts and grants."""
+    from voservice import users
+    from voservice.stores.metadata import initdb, make_engine
+
+    settings = _settings(args)
+    engine = make_engine(settings.metadata_url)
+    initdb(engine)
+    action = args.action
+    if action == "add":
+        password = args.password
+        users.add_user(engine, args.name, password=password, admin=args.admin)
+        print(f"user {args.name} added")
+    elif action == "remove":
+        users.remove_user(engine, args.name)
+        print(f"user {args.name} removed")
+    elif action == "grant":
+        users.grant(engine, args.name, args.source)
+        print(f"user {args.name} may now access source {args.source}")
+    elif action == "revoke":
+        users.revoke(engine, args.name, args.source)
+        print(f"user {args.name} no longer has source {args.source}")
+    elif action == "token":
+        token = secrets.token_urlsafe(32)
+        users.set_token(engine, args.name, token)
+        print(token)
+    elif action == "list":
+        for line in users.describe(engine):
+            print(line)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``skvo``."""
+    parser = argparse.ArgumentParser(prog="skvo", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: object, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--config", help="path of skvo.ini (default: $SKVO_CONFIG or ./skvo.ini)")
+        p.set_defaults(func=func)
+        return p
+
+    add("initdb", cmd_initdb, "create the database schema and TAP_SCHEMA")
+    p = add("ingest", cmd_ingest, "validate and load an upload tree")
+    p.add_argument("path", nargs="?", help="tree to load (default: [general] base_path)")
+    p.add_argument("--dry-run", action="store_true", help="validate only, write nothing")
+    p.add_argument("--replace", action="store_true",
+                   help="reload series whose files changed (the old series is deleted first)")
+    p = add("demo-data", cmd_demo_data, "write the sample upload tree to PATH")
+    p.add_argument("path")
+    p.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
+    p = add("serve", cmd_serve, "run the web service")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int)
+    p.add_argument("--dev", action="store_true", help="Flask's development server (debugging)")
+    p = add("user", cmd_user, "manage user accounts and access grants")
+    p.add_argument("action", choices=["add", "remove", "grant", "revoke", "token", "list"])
+    p.add_argument("name", nargs="?")
+    p.add_argument("source", nargs="?", help="source (collection) for grant/revoke")
+    p.add_argument("--password", help="password for add (HTTP Basic)")
+    p.add_argument("--admin", action="store_true", help="the user sees all data")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``skvo`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "user":
+        if args.action != "list" and not args.name:
+            parser.error(f"user {args.action} needs a user name")
+        if args.action in ("grant", "revoke") and not args.source:
+            parser.error(f"user {args.action} needs a source")
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"skvo: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,260 @@
+"""skvo.ini -> typed, validated settings.
+
+Every key the service understands is declared once in ``KEYS`` below with its
+type, default and help text; the README's configuration table says the same.
+Unknown sections or keys and bad values fail at start with a message that
+names the key.  Relative paths resolve against the folder of the ini file.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_NAME = "skvo.ini"
+CONFIG_ENV = "SKVO_CONFIG"
+
+
+class ConfigError(ValueError):
+    """A setting is missing, unknown or has a bad value."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be zero or a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def _text(text: str) -> str:
+    return text.strip()
+
+
+def _url(text: str) -> str:
+    value = text.strip().rstrip("/")
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+def _authority(text: str) -> str:
+    value = text.strip()
+    if not value or any(c in value for c in "/?#: "):
+        raise ValueError("must be a bare IVOA authority such as 'skvo.science.upjs.sk'")
+    return value
+
+
+@dataclass(frozen=True)
+class Key:
+    """One ini key: how to parse it, its default and what it means."""
+
+    parse: Callable[[str], Any]
+    default: str | None
+    help: str
+    path: bool = False  # a filesystem path, resolved against the ini's folder
+
+
+KEYS: dict[str, dict[str, Key]] = {
+    "general": {
+        "base_path": Key(_text, "data", "root of the upload tree that `skvo ingest` reads", True),
+    },
+    "metadata": {
+        "url": Key(
+            _text,
+            "sqlite:///var/skvo.sqlite",
+            "SQLAlchemy URL of the metadata database (sqlite:///file or "
+            "mysql+pymysql://user:password@host:3306/db); a relative SQLite path "
+            "resolves against the ini's folder",
+        ),
+        "query_url": Key(
+            _text,
+            "",
+            "optional URL of a SELECT-only account the VO endpoints query with "
+            "(default: the same as url)",
+        ),
+    },
+    "timeseries": {
+        "backend": Key(_choice("sql", "opentsdb"), "sql", "where light-curve points live"),
+        "url": Key(_url, "", "OpenTSDB base URL, e.g. http://tsdb:4242 (backend = opentsdb)"),
+        "batch_size": Key(_positive_int, "50", "points per /api/put request (opentsdb)"),
+        "timeout": Key(_positive_float, "30", "HTTP timeout in seconds (opentsdb)"),
+    },
+    "media": {
+        "backend": Key(_choice("files", "hbase"), "files", "where image frames live"),
+        "path": Key(_text, "var/media", "folder of the content-addressed frame files", True),
+        "host": Key(_text, "localhost", "HBase Thrift server host (backend = hbase)"),
+        "port": Key(_positive_int, "9090", "HBase Thrift server port"),
+        "table": Key(_text, "skvo_frames", "HBase table of the frames"),
+        "transport": Key(_choice("buffered", "framed"), "buffered", "Thrift transport"),
+        "protocol": Key(_choice("binary", "compact"), "binary", "Thrift protocol"),
+        "timeout": Key(_positive_float, "30", "Thrift timeout in seconds"),
+    },
+    "server": {
+        "public_url": Key(_url, "", "base URL clients see (default http://host:port)"),
+        "host": Key(_text, "127.0.0.1", "interface `skvo serve` listens on"),
+        "port": Key(_positive_int, "8080", "port `skvo serve` listens on"),
+        "workers": Key(_positive_int, "2", "gunicorn worker processes"),
+        "jobs_path": Key(_text, "var/jobs", "folder of UWS job state and results", True),
+        "job_workers": Key(_positive_int, "2", "async TAP jobs run at once"),
+    },
+    "vo": {
+        "authority": Key(_authority, "skvo.example.org", "IVOA authority of publisher DIDs"),
+        "title": Key(_text, "SKVO photometry archive", "service title in VOSI and pages"),
+        "maxrec_default": Key(_positive_int, "10000", "rows returned when MAXREC is absent"),
+        "maxrec_hard": Key(_positive_int, "10000000", "largest MAXREC honoured"),
+        "execution_duration": Key(
+            _non_negative_int, "600", "seconds an async job may run (0 = unlimited)"
+        ),
+        "sync_timeout": Key(_positive_int, "60", "seconds a sync query may run"),
+        "destruction_days": Key(_positive_int, "7", "days before an async job is deleted"),
+        "upload_max_rows": Key(_positive_int, "100000", "rows per uploaded table"),
+        "upload_max_bytes": Key(_positive_int, "20000000", "bytes per uploaded table"),
+        "scs_max_sr": Key(_positive_float, "10", "largest cone-search radius in degrees"),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings: ``settings.section['key']`` or ``settings.get(section, key)``."""
+
+    values: Mapping[str, Mapping[str, Any]]
+    config_path: Path | None = None
+    root: Path = field(default_factory=Path.cwd)
+
+    def get(self, section: str, key: str) -> Any:
+        """Return one setting (KeyError for a key the service does not declare)."""
+        return self.values[section][key]
+
+    def section(self, name: str) -> Mapping[str, Any]:
+        """Return all settings of one section."""
+        return self.values[name]
+
+    @property
+    def metadata_url(self) -> str:
+        """The metadata database URL with a relative SQLite path made absolute."""
+        return _absolute_sqlite_url(self.get("metadata", "url"), self.root)
+
+    @property
+    def query_url(self) -> str:
+        """URL of the account the VO endpoints read with."""
+        url = self.get("metadata", "query_url")
+        return _absolute_sqlite_url(url, self.root) if url else self.metadata_url
+
+    @property
+    def public_url(self) -> str:
+        """Base URL of the service as clients reach it."""
+        url = self.get("server", "public_url")
+        if url:
+            return url
+        return f"http://{self.get('server', 'host')}:{self.get('server', 'port')}"
+
+    def with_overrides(self, overrides: Mapping[str, Mapping[str, str]]) -> Settings:
+        """Return new settings with some raw values replaced (validated like the ini)."""
+        raw: dict[str, dict[str, str]] = {}
+        for section, keys in overrides.items():
+            raw.setdefault(section, {}).update({k: str(v) for k, v in keys.items()})
+        merged = {s: dict(v) for s, v in self.values.items()}
+        parsed = _parse_sections(raw, self.root, source="override")
+        for section, keys in parsed.items():
+            merged[section].update(keys)
+        return Settings(merged, self.config_path, self.root)
+
+
+def _absolute_sqlite_url(url: str, root: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////"):
+        rest = url[len(prefix) :]
+        if rest and rest != ":memory:" and not rest.startswith("file:"):
+            return prefix + str((root / rest).resolve())
+    return url
+
+
+def _parse_sections(
+    raw: Mapping[str, Mapping[str, str]], root: Path, source: str
+) -> dict[str, dict[str, Any]]:
+    parsed: dict[str, dict[str, Any]] = {}
+    for section, keys in raw.items():
+        declared = KEYS.get(section)
+        if declared is None:
+            raise ConfigError(
+                f"{source}: unknown section [{section}]; known sections: {', '.join(KEYS)}"
+            )
+        for key, text in keys.items():
+            spec = declared.get(key)
+            if spec is None:
+                raise ConfigError(
+                    f"{source}: [{section}] unknown key '{key}'; "
+                    f"known keys: {', '.join(declared)}"
+                )
+            try:
+                value = spec.parse(text)
+            except ValueError as exc:
+                raise ConfigError(f"{source}: [{section}] {key} = {text!r}: {exc}") from None
+            if spec.path and value:
+                value = (root / value).resolve()
+            parsed.setdefault(section, {})[key] = value
+    return parsed
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read and validate an ini file.
+
+    Without a path: ``$SKVO_CONFIG``, else ``./skvo.ini`` if present, else the
+    built-in defaults rooted at the current folder.
+    """
+    if path is None:
+        env = os.environ.get(CONFIG_ENV)
+        if env:
+            path = env
+        elif Path(DEFAULT_CONFIG_NAME).is_file():
+            path = DEFAULT_CONFIG_NAME
+    raw: dict[str, dict[str, str]] = {}
+    config_path: Path | None = None
+    root = Path.cwd()
+    if path is not None:
+        config_path = Path(path).resolve()
+        if not config_path.is_file():
+            raise ConfigError(f"{config_path}: configuration file not found")
+        parser = configparser.ConfigParser(interpolation=None, default_section="__none__")
+        try:
+            parser.read(config_path, encoding="utf-8")
+        except configparser.Error as exc:
+            raise ConfigError(f"{config_path}: {exc}") from None
+        raw = {s: dict(parser[s]) for s in parser.sections()}
+        root = config_path.parent
+    defaults = {s: {k: spec.default for k, spec in keys.items()} for s, keys in KEYS.items()}
+    values = _parse_sections(defaults, root, source="defaults")
+    for section in KEYS:
+        values.setdefault(section, {})
+    for section, keys in _parse_sections(raw, root, source=str(config_path)).items():
+        values[section].update(keys)
+    return Settings(values, config_path, root)

@@ -1,0 +1,113 @@
+"""SQLAlchemy ORM of the metadata.
+
+The published tables are generated from ``resources/tables`` (see
+``voservice.tables``); this module maps ORM classes onto them and defines
+the internal tables of user accounts and access grants, which TAP never
+publishes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import registry
+
+from voservice import tables
+
+AUTH_METADATA = sa.MetaData()
+
+skvo_user = sa.Table(
+    "skvo_user",
+    AUTH_METADATA,
+    sa.Column("user_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=True),
+    sa.Column("token_hash", sa.String(64), nullable=True, unique=True),
+    sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
+    sa.Column("created", sa.DateTime, nullable=False, default=lambda: dt.datetime.now(dt.UTC)),
+    **tables.MYSQL_TABLE_OPTIONS,
+)
+
+access_grant = sa.Table(
+    "access_grant",
+    AUTH_METADATA,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("skvo_user.user_id", ondelete="CASCADE"),
+              primary_key=True),
+    # a grant opens every observation of one source (collection), e.g. "upjs"
+    sa.Column("source", sa.String(64), primary_key=True),
+    **tables.MYSQL_TABLE_OPTIONS,
+)
+
+mapper_registry = registry()
+
+
+class _Row:
+    """Base of the mapped classes: keyword construction and a readable repr."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+    def __repr__(self) -> str:
+        pk = [c.name for c in sa.inspect(type(self)).primary_key]
+        ident = ", ".join(f"{k}={getattr(self, k, None)!r}" for k in pk)
+        return f"{type(self).__name__}({ident})"
+
+
+class Organisation(_Row):
+    """A data-providing organisation."""
+
+
+class DataId(_Row):
+    """A dataset identity (title, publisher, publisher DID)."""
+
+
+class Facility(_Row):
+    """An observatory."""
+
+
+class Instrument(_Row):
+    """An instrument (telescope + camera [+ spectroscope])."""
+
+
+class Bandpass(_Row):
+    """A photometric filter."""
+
+
+class Target(_Row):
+    """An observed object."""
+
+
+class Observation(_Row):
+    """One target observed in one night in one bandpass, from one source."""
+
+
+class Photometry(_Row):
+    """A photometry series: the light curve of an observation."""
+
+
+class Frame(_Row):
+    """An image frame of a series."""
+
+
+class User(_Row):
+    """A service account (HTTP Basic password and/or bearer token)."""
+
+
+_MAPPED = {
+    Organisation: "organisation",
+    DataId: "dataid",
+    Facility: "facility",
+    Instrument: "instrument",
+    Bandpass: "bandpass",
+    Target: "target",
+    Observation: "observation",
+    Photometry: "photometry",
+    Frame: "frame",
+}
+
+for _cls, _name in _MAPPED.items():
+    mapper_registry.map_imperatively(_cls, tables.METADATA.tables[_name])
+mapper_registry.map_imperatively(User, skvo_user)

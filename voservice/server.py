@@ -1,0 +1,36 @@
+"""``skvo serve``: gunicorn in production, Flask's development server on request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voservice.config import Settings
+
+
+def serve(settings: Settings, dev: bool = False) -> int:
+    """Serve the application until interrupted; returns an exit code."""
+    from voservice.app import create_app
+
+    host = settings.get("server", "host")
+    port = settings.get("server", "port")
+    print(f"SKVO serving on {settings.public_url}/ (listening on {host}:{port})", flush=True)
+    if dev:
+        app = create_app(settings)
+        app.run(host=host, port=port, threaded=True)
+        return 0
+    from gunicorn.app.base import BaseApplication
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", settings.get("server", "workers"))
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 8)
+            self.cfg.set("timeout", max(120, settings.get("vo", "sync_timeout") + 30))
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Any:
+            return create_app(settings)
+
+    _Gunicorn().run()
+    return 0

@@ -1,0 +1,84 @@
+"""The metadata database: SQLite (embedded default) or MySQL/MariaDB.
+
+``make_engine`` opens it with the settings every part of SKVO relies on
+(SQLite: WAL, foreign keys, the ADQL math functions; MySQL: utf8mb4, UTC);
+``initdb`` creates the schema from the table descriptions and writes the
+TAP_SCHEMA rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from voservice import tables
+from voservice.model import AUTH_METADATA
+
+
+def make_engine(url: str, **kwargs: Any) -> sa.Engine:
+    """Create an engine for the metadata database at ``url``."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, **kwargs)
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_setup(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+            from adql import sqlite_functions
+
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+            sqlite_functions.register(dbapi_conn)
+
+        return engine
+    if parsed.get_backend_name() in ("mysql", "mariadb"):
+        query = dict(parsed.query)
+        query.setdefault("charset", "utf8mb4")
+        parsed = parsed.set(query=query)
+        kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("pool_recycle", 3600)
+        engine = sa.create_engine(parsed, **kwargs)
+
+        @sa.event.listens_for(engine, "connect")
+        def _mysql_setup(dbapi_conn: Any, _record: Any) -> None:
+            with dbapi_conn.cursor() as cursor:
+                cursor.execute("SET time_zone = '+00:00'")
+
+        return engine
+    raise ValueError(
+        f"[metadata] url: unsupported database {parsed.get_backend_name()!r}; "
+        "use sqlite:///path or mysql+pymysql://user:password@host/db"
+    )
+
+
+def dialect_name(engine: sa.Engine) -> str:
+    """The ADQL translator's dialect for an engine: ``sqlite`` or ``mysql``."""
+    return "sqlite" if engine.dialect.name == "sqlite" else "mysql"
+
+
+def initdb(engine: sa.Engine) -> None:
+    """Create every table that does not exist yet and rewrite TAP_SCHEMA.
+
+    Safe to run again: existing data stay, TAP_SCHEMA is replaced in one
+    transaction so that it always matches the table descriptions.
+    """
+    tables.METADATA.create_all(engine)
+    AUTH_METADATA.create_all(engine)
+    rows = tables.tap_schema_rows()
+    order = list(rows)
+    with engine.begin() as conn:
+        for name in reversed(order):
+            conn.execute(tables.sa_table(name).delete())
+        for name in order:
+            if rows[name]:
+                conn.execute(tables.sa_table(name).insert(), rows[name])
