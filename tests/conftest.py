@@ -9,6 +9,7 @@ tests talk HTTP to the real server, as TOPCAT and pyvo do.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -174,10 +175,8 @@ class LiveServer:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(timeout=20)
         except (subprocess.TimeoutExpired, ProcessLookupError):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.proc.wait(timeout=10)
         self.proc = None
 

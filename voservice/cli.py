@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from voservice.config import ConfigError, Settings, load_config
+from voservice.users import UserError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -55,6 +56,22 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     summary = write_demo_tree(Path(args.path), seed=args.seed)
     print(summary)
     return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Sample data, database and service in one step (the quick start)."""
+    from voservice.demo import write_demo_tree
+    from voservice.ingest import run_ingest
+
+    settings = _settings(args)
+    base = Path(settings.get("general", "base_path"))
+    if not base.is_dir() or not any(base.iterdir()):
+        print(write_demo_tree(base), file=sys.stderr)
+    cmd_initdb(args)
+    status = run_ingest(settings, base, dry_run=False, replace=False, stream=sys.stderr)
+    if status != 0:
+        return status
+    return cmd_serve(args)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -125,11 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo-data", cmd_demo_data, "write the sample upload tree to PATH")
     p.add_argument("path")
     p.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
-    p = add("serve", cmd_serve, "run the web service")
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
-    p.add_argument("--workers", type=int)
-    p.add_argument("--dev", action="store_true", help="Flask's development server (debugging)")
+    for name, func, text in (
+        ("serve", cmd_serve, "run the web service"),
+        ("demo", cmd_demo, "write the sample tree to base_path if empty, load it and serve"),
+    ):
+        p = add(name, func, text)
+        p.add_argument("--host")
+        p.add_argument("--port", type=int)
+        p.add_argument("--workers", type=int)
+        p.add_argument("--dev", action="store_true",
+                       help="Flask's development server (debugging)")
     p = add("user", cmd_user, "manage user accounts and access grants")
     p.add_argument("action", choices=["add", "remove", "grant", "revoke", "token", "list"])
     p.add_argument("name", nargs="?")
@@ -152,6 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as exc:
         print(f"skvo: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except UserError as exc:
+        print(f"skvo: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -279,9 +279,9 @@ def build_metadata() -> sa.MetaData:
                 )
             for i, cols in enumerate(desc.unique):
                 columns.append(sa.UniqueConstraint(*cols, name=f"uq_{desc.sql_name}_{i}"))
-            sa.Table(desc.sql_name, md, *columns, **MYSQL_TABLE_OPTIONS)
+            sa_table = sa.Table(desc.sql_name, md, *columns, **MYSQL_TABLE_OPTIONS)
             for i, cols in enumerate(desc.indexes):
-                sa.Index(f"ix_{desc.sql_name}_multi_{i}", *(md.tables[desc.sql_name].c[c] for c in cols))
+                sa.Index(f"ix_{desc.sql_name}_multi_{i}", *(sa_table.c[c] for c in cols))
     return md
 
 
