@@ -43,6 +43,30 @@ def char_bytes(values: object, ascii_only: bool) -> np.ndarray:
         return np.array([s.encode(*enc) for s in values], dtype="S")  # type: ignore[union-attr]
 
 
+def _char_padded(col: Col, ascii_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Variable char values -> (n x L uint8 matrix padded with NUL, byte lengths)."""
+    values = col.values
+    if not isinstance(values, list):
+        s = char_bytes(values, ascii_only)
+        return s.view(_U1).reshape(len(s), s.dtype.itemsize), np.char.str_len(s).astype(np.int64)
+    n = len(values)
+    lens = col.item_lens()
+    blob = "".join(values)
+    try:
+        raw = blob.encode("ascii")
+    except UnicodeEncodeError:
+        if not ascii_only:
+            return _padded_bytes([v.encode("utf-8") for v in values])
+        raw = blob.encode("ascii", "replace")  # one '?' per character: lengths unchanged
+    width = max(int(lens.max()) if n else 0, 1)
+    flat = np.frombuffer(raw, _U1)
+    if n and int(lens.min()) == width:
+        return flat.reshape(n, width), lens
+    mat = np.zeros((n, width), _U1)
+    mat[np.arange(width) < lens[:, None]] = flat
+    return mat, lens
+
+
 def _ucs2(values: object) -> tuple[np.ndarray, np.ndarray]:
     """unicodeChar values -> (n x 2L uint8 big-endian UTF-16 matrix, byte lengths)."""
     arr = values if isinstance(values, np.ndarray) and values.dtype.kind == "U" else None
@@ -90,10 +114,7 @@ def _str_parts(col: Col, spec: FieldSpec, n: int, ascii_only: bool) -> list[Part
     if spec.is_unicode:
         mat, lens = _ucs2(col.values)
     else:
-        s = char_bytes(col.values, ascii_only)
-        width = s.dtype.itemsize
-        mat = s.view(_U1).reshape(n, width)
-        lens = np.char.str_len(s).astype(np.int64)
+        mat, lens = _char_padded(col, ascii_only)
     if spec.max_items is not None:
         limit = spec.max_items * (2 if spec.is_unicode else 1)
         if mat.shape[1] > limit:
@@ -148,20 +169,12 @@ def _parts(col: Col, spec: FieldSpec, n: int, ascii_only: bool) -> list[Part]:
     return _var_parts(col, spec, n)
 
 
-def _ragged_sizes(col: Col, spec: FieldSpec) -> tuple[int, int]:
-    """(longest, total) item counts of a variable column without encoding it."""
-    v = col.values
-    if isinstance(v, np.ndarray):
-        return v.dtype.itemsize, v.dtype.itemsize * len(v)
-    lens = list(map(len, v))
-    return (max(lens), sum(lens)) if lens else (0, 0)
-
-
 def _too_ragged(cols: Sequence[Col], specs: Sequence[FieldSpec], n: int) -> bool:
+    """Would padding variable-length values to the longest one waste too much memory?"""
     for col, spec in zip(cols, specs, strict=True):
-        if spec.variable and not (spec.kind == "str" and isinstance(col.values, np.ndarray)):
-            longest, total = _ragged_sizes(col, spec)
-            if n * longest > 4 * total + _PAD_LIMIT:
+        if spec.variable and isinstance(col.values, list):
+            lens = col.item_lens()
+            if n * int(lens.max()) > 4 * int(lens.sum()) + _PAD_LIMIT:
                 return True
     return False
 
@@ -193,7 +206,7 @@ def encode_binary(
     pos = 0
     for (m, lens), w in zip(parts, widths, strict=True):
         mat[:, pos : pos + w] = m
-        if lens is not None:
+        if lens is not None and (n == 0 or int(lens.min()) < w):  # some padding to drop
             if keep is None:
                 keep = np.ones((n, total_w), np.bool_)
             keep[:, pos : pos + w] = np.arange(w) < lens[:, None]

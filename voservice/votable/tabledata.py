@@ -26,7 +26,7 @@ def td_chunk(
         return ""
     cells = []
     for c, s in zip(cols, specs, strict=True):
-        cc = str_cells(c, s, n, ascii_only=ascii_only)
+        cc = str_cells(c, s, n, ascii_only=ascii_only, fill_arrays=True)
         cells.append(_escaped(cc) if s.kind == "str" else cc)
     fmt = "<TR>" + "<TD>%s</TD>" * len(specs) + "</TR>\n"
     return "".join(map(fmt.__mod__, zip(*cells)))  # noqa: B905

@@ -30,10 +30,8 @@ __all__ = [
 
 def _float_items(arr: np.ndarray, *, nan: str) -> list[str]:
     """Shortest round-trip text for float values; NaN -> nan, +-inf -> +Inf/-Inf."""
-    if arr.dtype == np.float32:
-        out = arr.astype("U").tolist()
-    else:
-        out = list(map(repr, arr.tolist()))
+    # numpy gives the shortest float32 text; Python's repr is faster for doubles
+    out = arr.astype("U").tolist() if arr.dtype == np.float32 else list(map(repr, arr.tolist()))
     flat = arr.ravel()
     bad = ~np.isfinite(flat)
     if bad.any():
@@ -43,7 +41,9 @@ def _float_items(arr: np.ndarray, *, nan: str) -> list[str]:
     return out
 
 
-def _item_strings(arr: np.ndarray, spec: FieldSpec, *, nan: str, true: str, false: str) -> list[str]:
+def _item_strings(
+    arr: np.ndarray, spec: FieldSpec, *, nan: str, true: str, false: str
+) -> list[str]:
     if spec.is_float:
         return _float_items(arr.ravel(), nan=nan)
     if arr.dtype == np.bool_:
@@ -80,8 +80,13 @@ def str_cells(
     true: str = "T",
     false: str = "F",
     ascii_only: bool = True,
+    fill_arrays: bool = False,
 ) -> list[str]:
-    """One unescaped string per row; NULL -> ""; arrays space-separated."""
+    """One unescaped string per row; NULL -> ""; arrays space-separated.
+
+    With ``fill_arrays`` a NULL fixed-size array is written as its NULL items
+    (NaN, the integer sentinel, ``?``) since an empty cell is invalid there.
+    """
     if spec.kind == "str":
         out = _as_str_list(col.values, spec, ascii_only)
         if col.mask is not None:
@@ -96,9 +101,19 @@ def str_cells(
                 a = a[: spec.max_items]
             out.append(" ".join(_item_strings(a, spec, nan="NaN", true=true, false=false)))
     elif spec.is_array:
-        items = _item_strings(col.values, spec, nan="NaN", true=true, false=false)
+        values = col.values
+        if fill_arrays and col.mask is not None and spec.kind == "num":
+            values = values.copy()
+            values[col.mask] = np.nan if spec.is_float else spec.null
+        items = _item_strings(values, spec, nan="NaN", true=true, false=false)
         c = spec.count
         out = [" ".join(items[i : i + c]) for i in range(0, n * c, c)]
+        if fill_arrays and col.mask is not None:
+            if spec.kind == "bool":
+                null = " ".join(["?" if spec.datatype == "boolean" else "0"] * c)
+                for i in np.flatnonzero(col.mask).tolist():
+                    out[i] = null
+            return out
     else:
         out = _item_strings(col.values, spec, nan="", true=true, false=false)
     if col.mask is not None:
@@ -148,9 +163,7 @@ _CSV_SPECIAL = re.compile('[",\r\n]')
 def _csv_quote(cells: list[str]) -> list[str]:
     if _CSV_SPECIAL.search("".join(cells)) is None:
         return cells
-    return [
-        '"' + c.replace('"', '""') + '"' if _CSV_SPECIAL.search(c) else c for c in cells
-    ]
+    return ['"' + c.replace('"', '""') + '"' if _CSV_SPECIAL.search(c) else c for c in cells]
 
 
 def csv_header(specs: Sequence[FieldSpec]) -> str:
@@ -164,7 +177,7 @@ def csv_chunk(cols: Sequence[Col], specs: Sequence[FieldSpec], n: int) -> str:
         _csv_quote(str_cells(c, s, n, true="true", false="false", ascii_only=False))
         for c, s in zip(cols, specs, strict=True)
     ]
-    return "".join([",".join(r) + "\r\n" for r in zip(*cells)])
+    return "".join([",".join(r) + "\r\n" for r in zip(*cells)])  # noqa: B905
 
 
 # ------------------------------------------------------------------------- TSV
@@ -190,7 +203,7 @@ def tsv_chunk(cols: Sequence[Col], specs: Sequence[FieldSpec], n: int) -> str:
         _tsv_escape(str_cells(c, s, n, true="true", false="false", ascii_only=False))
         for c, s in zip(cols, specs, strict=True)
     ]
-    return "".join(["\t".join(r) + "\n" for r in zip(*cells)])
+    return "".join(["\t".join(r) + "\n" for r in zip(*cells)])  # noqa: B905
 
 
 # ------------------------------------------------------------------------- JSON
@@ -213,7 +226,11 @@ def json_header(specs: Sequence[FieldSpec]) -> str:
 def json_chunk(cols: Sequence[Col], specs: Sequence[FieldSpec], n: int, first: bool) -> str:
     """Rows of one chunk as JSON arrays (comma-prefixed unless first)."""
     values = [json_values(c, s, n) for c, s in zip(cols, specs, strict=True)]
-    body = json.dumps(list(zip(*values)), ensure_ascii=False, allow_nan=False)[1:-1]
+    body = json.dumps(
+        list(zip(*values)),  # noqa: B905
+        ensure_ascii=False,
+        allow_nan=False,
+    )[1:-1]
     return ("\n" if first else ",\n") + body
 
 
@@ -221,8 +238,5 @@ def json_footer(infos: Sequence[tuple[str, str, str | None]]) -> str:
     """Close the data array; INFOs (name, value, content) go to an "infos" member."""
     if not infos:
         return "]}\n"
-    lst = [
-        {"name": n, "value": v} | ({"content": c} if c is not None else {}) for n, v, c in infos
-    ]
+    lst = [{"name": n, "value": v} | ({"content": c} if c is not None else {}) for n, v, c in infos]
     return '],\n"infos":' + json.dumps(lst, ensure_ascii=False) + "}\n"
-

@@ -3,8 +3,8 @@
 ``datetime.isoformat()`` costs ~450 ns per value; here datetimes are unpacked
 through their pickle state (10 bytes, C-level) and digits are produced with
 numpy, ~10x faster.  Output is a numpy ``S`` array of
-``YYYY-MM-DDTHH:MM:SS`` (plus ``.ffffff`` when any value in the chunk has
-microseconds) or ``YYYY-MM-DD`` for dates.
+``YYYY-MM-DDTHH:MM:SS[.ffffff]`` (fraction only when non-zero, as
+``datetime.isoformat``) or ``YYYY-MM-DD`` for dates.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 __all__ = ["iso_strings", "iso_from_datetime64", "iso_one"]
 
-_UTC = _dt.timezone.utc
+_UTC = _dt.UTC
 
 
 def iso_one(v: object) -> str:
@@ -37,10 +37,15 @@ def iso_one(v: object) -> str:
     return str(v)
 
 
+_PAIRS = np.array([f"{i:02d}" for i in range(100)], dtype="S2").view(np.uint8).reshape(100, 2)
+
+
 def _put(out: np.ndarray, pos: int, width: int, value: np.ndarray) -> None:
-    for k in range(width - 1, -1, -1):
-        out[:, pos + k] = value % 10 + 48
-        value = value // 10
+    """Write `value` as `width` (even) zero-padded digits at column `pos`."""
+    for k in range(width - 2, -1, -2):
+        out[:, pos + k : pos + k + 2] = _PAIRS[value % 100 if k else value]
+        if k:
+            value = value // 100
 
 
 def _format(parts: dict[str, np.ndarray], with_time: bool) -> np.ndarray:
@@ -62,6 +67,7 @@ def _format(parts: dict[str, np.ndarray], with_time: bool) -> np.ndarray:
         if frac:
             out[:, 19] = ord(".")
             _put(out, 20, 6, us)
+            out[us == 0, 19:] = 0  # like isoformat(): no fraction when zero (S drops NULs)
     return out.view(f"S{width}").reshape(n)
 
 
@@ -88,12 +94,12 @@ def iso_strings(values: Sequence[object]) -> np.ndarray | list[str]:
         raw = b"".join([r[0] for r in red])
         if len(raw) != size * n:  # unexpected pickle layout: be safe
             return [iso_one(v) for v in values]
-        b = np.frombuffer(raw, np.uint8).reshape(n, size).astype(np.int64)
-        parts = {"Y": b[:, 0] * 256 + b[:, 1], "M": b[:, 2] & 0x7F, "D": b[:, 3]}
+        b = np.frombuffer(raw, np.uint8).reshape(n, size)
+        year = b[:, 0].astype(np.int32) * 256 + b[:, 1]
+        parts = {"Y": year, "M": b[:, 2] & 0x7F, "D": b[:, 3]}
         if is_dt:
-            parts.update(
-                h=b[:, 4], m=b[:, 5], s=b[:, 6], us=(b[:, 7] << 16) | (b[:, 8] << 8) | b[:, 9]
-            )
+            us = (b[:, 7].astype(np.int32) << 16) | (b[:, 8].astype(np.int32) << 8) | b[:, 9]
+            parts.update(h=b[:, 4], m=b[:, 5], s=b[:, 6], us=us)
         return _format(parts, is_dt)
     if types == {str}:
         return list(values)  # type: ignore[arg-type]
