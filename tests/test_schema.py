@@ -14,7 +14,7 @@ from voservice import catalog, tables
 from voservice.access import ANONYMOUS, Principal
 from voservice.stores.metadata import initdb, make_engine
 
-from .conftest import mariadb_database
+from conftest import mariadb_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
