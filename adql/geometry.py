@@ -1,0 +1,259 @@
+"""Spherical geometry helpers: cone bounding boxes and SQL for exact tests.
+
+All angles are in degrees.  The one implementation of the cone search
+predicate (:func:`cone_sql`) is shared by the ADQL translator and the Simple
+Cone Search service.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+# padding added to bounding boxes so that rounding never excludes a row the
+# exact test would accept (3.6 micro-arcseconds)
+_PAD = 1e-9
+
+
+class BBox(NamedTuple):
+    """Index-friendly bounds of a cone: a declination band and RA ranges.
+
+    ``ra_ranges`` is None when no RA cut applies (the cone reaches a pole or
+    covers all RAs); otherwise one or two (lo, hi) ranges within [0, 360].
+    """
+
+    dec_min: float
+    dec_max: float
+    ra_ranges: tuple[tuple[float, float], ...] | None
+
+
+def _check(ra: float, dec: float, r: float) -> None:
+    for v in (ra, dec, r):
+        if not math.isfinite(v):
+            raise ValueError("cone parameters must be finite numbers")
+    if not -90.0 <= dec <= 90.0:
+        raise ValueError(f"declination {dec} outside [-90, 90]")
+    if r < 0:
+        raise ValueError(f"negative radius {r}")
+
+
+def cone_bbox(ra: float, dec: float, r: float) -> BBox:
+    """Bounding box of the cone of radius ``r`` around (``ra``, ``dec``).
+
+    The RA half-width is asin(sin r / cos dec), the exact extent of a small
+    circle not containing a pole; ranges are split across RA 0/360.
+    """
+    _check(ra, dec, r)
+    ra = ra % 360.0
+    dec_min = max(-90.0, dec - r - _PAD)
+    dec_max = min(90.0, dec + r + _PAD)
+    if r >= 90.0 - abs(dec) - _PAD or r >= 90.0:
+        return BBox(dec_min, dec_max, None)
+    s = math.sin(math.radians(r)) / math.cos(math.radians(dec))
+    if s >= 1.0:
+        return BBox(dec_min, dec_max, None)
+    half = math.degrees(math.asin(s)) * (1 + 1e-12) + _PAD
+    if half >= 180.0:
+        return BBox(dec_min, dec_max, None)
+    lo, hi = ra - half, ra + half
+    if lo < 0.0:
+        return BBox(dec_min, dec_max, ((lo + 360.0, 360.0), (0.0, hi)))
+    if hi > 360.0:
+        return BBox(dec_min, dec_max, ((lo, 360.0), (0.0, hi - 360.0)))
+    return BBox(dec_min, dec_max, ((lo, hi),))
+
+
+def num(v: float) -> str:
+    """A float as an SQL literal that round-trips exactly."""
+    if not math.isfinite(v):
+        raise ValueError("non-finite number")
+    r = repr(float(v))
+    return r if "e" in r or "." in r else r + ".0"
+
+
+def bbox_sql(ra_sql: str, dec_sql: str, box: BBox) -> str:
+    """SQL for the bounding-box part of a cone predicate."""
+    parts = [f"{dec_sql} BETWEEN {num(box.dec_min)} AND {num(box.dec_max)}"]
+    if box.ra_ranges is not None:
+        ors = [f"{ra_sql} BETWEEN {num(lo)} AND {num(hi)}" for lo, hi in box.ra_ranges]
+        parts.append(ors[0] if len(ors) == 1 else "(" + " OR ".join(ors) + ")")
+    return " AND ".join(parts)
+
+
+def hav_sql(ra1: str, dec1: str, ra2: str, dec2: str, cos_dec2: str | None = None) -> str:
+    """SQL for the haversine of the angular distance between two positions."""
+    cd2 = cos_dec2 if cos_dec2 is not None else f"COS(RADIANS({dec2}))"
+    if ra2[:1] == "-":
+        ra2 = f"({ra2})"
+    if dec2[:1] == "-":
+        dec2 = f"({dec2})"
+    return (f"POWER(SIN(RADIANS({dec1} - {dec2}) / 2), 2) + COS(RADIANS({dec1})) * {cd2}"
+            f" * POWER(SIN(RADIANS({ra1} - {ra2}) / 2), 2)")
+
+
+def distance_sql(ra1: str, dec1: str, ra2: str, dec2: str, dialect: str) -> str:
+    """SQL for the great-circle distance in degrees (haversine formula)."""
+    least = "LEAST" if dialect == "mysql" else "MIN"
+    return f"DEGREES(2 * ASIN(SQRT({least}(1.0, {hav_sql(ra1, dec1, ra2, dec2)}))))"
+
+
+def cone_sql(ra_sql: str, dec_sql: str, ra0: float, dec0: float, r: float, dialect: str,
+             strict: bool = False) -> str:
+    """SQL predicate: position (``ra_sql``, ``dec_sql``) lies within ``r`` of (ra0, dec0).
+
+    ``ra_sql``/``dec_sql`` are SQL expressions (normally quoted columns with
+    RA in [0, 360)); the predicate is a bounding box usable by indexes AND an
+    exact haversine test.  ``dialect`` is "mysql" or "sqlite" (the sqlite
+    form needs :func:`adql.sqlite_functions.register`).  ``strict`` makes the
+    exact test ``<`` instead of ``<=``.
+    """
+    if dialect not in ("mysql", "sqlite"):
+        raise ValueError(f"unknown dialect {dialect!r}")
+    _check(ra0, dec0, r)
+    if r >= 180.0:
+        return f"({dec_sql} IS NOT NULL AND {ra_sql} IS NOT NULL)"
+    box = cone_bbox(ra0, dec0, r)
+    limit = math.sin(math.radians(r) / 2) ** 2
+    hav = hav_sql(ra_sql, dec_sql, num(ra0 % 360.0), num(dec0),
+                  cos_dec2=num(math.cos(math.radians(dec0))))
+    op = "<" if strict else "<="
+    return f"({bbox_sql(ra_sql, dec_sql, box)} AND {hav} {op} {num(limit)})"
+
+
+# -- polygons ---------------------------------------------------------------
+
+def _vec(ra: float, dec: float) -> tuple[float, float, float]:
+    a, d = math.radians(ra), math.radians(dec)
+    return (math.cos(d) * math.cos(a), math.cos(d) * math.sin(a), math.sin(d))
+
+
+def _dot(u, v) -> float:
+    return u[0] * v[0] + u[1] * v[1] + u[2] * v[2]
+
+
+def _cross(u, v):
+    return (u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0])
+
+
+def _norm(u):
+    s = math.sqrt(_dot(u, u))
+    if s == 0:
+        raise ValueError("degenerate polygon")
+    return (u[0] / s, u[1] / s, u[2] / s)
+
+
+def _radec(u) -> tuple[float, float]:
+    ra = math.degrees(math.atan2(u[1], u[0])) % 360.0
+    dec = math.degrees(math.asin(max(-1.0, min(1.0, u[2]))))
+    return ra, dec
+
+
+def box_vertices(ra: float, dec: float, w: float, h: float) -> list[tuple[float, float]]:
+    """Vertices of BOX(ra, dec, w, h): the great-circle quadrilateral whose corners
+    are at (±w/2, ±h/2) in a frame centred on (ra, dec), rotated into place."""
+    if not (0 < w < 180 and 0 < h < 180):
+        raise ValueError("BOX width and height must be in (0, 180) degrees")
+    a, d = math.radians(ra), math.radians(dec)
+    out = []
+    for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1)):
+        x, y, z = _vec(sx * w / 2, sy * h / 2)
+        # rotate about y by -dec (tilt up to dec), then about z by ra
+        x1 = x * math.cos(d) - z * math.sin(d)
+        z1 = x * math.sin(d) + z * math.cos(d)
+        x2 = x1 * math.cos(a) - y * math.sin(a)
+        y2 = x1 * math.sin(a) + y * math.cos(a)
+        out.append(_radec((x2, y2, z1)))
+    return out
+
+
+class PolygonPlan(NamedTuple):
+    center: tuple[float, float]  # ra, dec of the projection centre
+    radius: float  # bounding cap radius (deg)
+    # per edge: (plane a, plane b, plane c) normals with the test
+    #   a.p >= 0 and b.p < 0 (edge spans the ray's latitude) and c.p > 0
+    edges: tuple[tuple[tuple[float, float, float], ...], ...]
+    front: tuple[float, float, float]
+
+
+def plan_polygon(vertices: Sequence[tuple[float, float]]) -> PolygonPlan:
+    """Prepare the exact point-in-polygon test for a polygon with great-circle edges.
+
+    The polygon must fit into a hemisphere.  Its gnomonic projection around
+    the vertex centroid is a plane polygon (great circles become straight
+    lines); a ray-crossing test there becomes sign tests of dot products
+    p . n against fixed normals n, i.e. linear in the point's unit vector.
+    """
+    if len(vertices) < 3:
+        raise ValueError("a polygon needs at least three vertices")
+    vs = [_vec(ra, dec) for ra, dec in vertices]
+    c = _norm((sum(v[0] for v in vs), sum(v[1] for v in vs), sum(v[2] for v in vs)))
+    if min(_dot(c, v) for v in vs) <= 1e-6:
+        raise ValueError("polygon too large: it must fit within a hemisphere")
+    # tangent basis
+    pole = (0.0, 0.0, 1.0) if abs(c[2]) < 0.9 else (1.0, 0.0, 0.0)
+    e1 = _norm(_cross(pole, c))
+    e2 = _cross(c, e1)
+    proj = [(_dot(v, e1) / _dot(v, c), _dot(v, e2) / _dot(v, c)) for v in vs]
+    edges = []
+    n = len(proj)
+    for i in range(n):
+        (xi, yi), (xj, yj) = proj[i], proj[(i + 1) % n]
+        if yi == yj:
+            continue
+        ylo, yhi = min(yi, yj), max(yi, yj)
+        k = (xj - xi) / (yj - yi)
+        x0 = xi - yi * k
+        # py >= ylo  <=> p.(e2 - ylo c) >= 0 ;  py < yhi <=> p.(e2 - yhi c) < 0
+        # px < x0 + k py  <=> p.(x0 c + k e2 - e1) > 0
+        a = tuple(e2[m] - ylo * c[m] for m in range(3))
+        b = tuple(e2[m] - yhi * c[m] for m in range(3))
+        cc = tuple(x0 * c[m] + k * e2[m] - e1[m] for m in range(3))
+        edges.append((a, b, cc))
+    radius = max(math.degrees(math.acos(max(-1.0, min(1.0, _dot(c, v))))) for v in vs)
+    return PolygonPlan(_radec(c), radius, tuple(edges), c)
+
+
+def polygon_sql(ra_sql: str, dec_sql: str, vertices: Sequence[tuple[float, float]],
+                dialect: str) -> str:
+    """SQL predicate: position lies inside the polygon (great-circle edges)."""
+    plan = plan_polygon(vertices)
+    x = f"(COS(RADIANS({dec_sql})) * COS(RADIANS({ra_sql})))"
+    y = f"(COS(RADIANS({dec_sql})) * SIN(RADIANS({ra_sql})))"
+    z = f"SIN(RADIANS({dec_sql}))"
+
+    def lin(n):
+        return f"({num(n[0])} * {x} + {num(n[1])} * {y} + {num(n[2])} * {z})"
+
+    terms = [f"CASE WHEN {lin(a)} >= 0 AND {lin(b)} < 0 AND {lin(cc)} > 0 THEN 1 ELSE 0 END"
+             for a, b, cc in plan.edges]
+    box = cone_bbox(plan.center[0], plan.center[1], plan.radius + 1e-7)
+    mod = "MOD(({}), 2)" if dialect == "mysql" else "(({}) % 2)"
+    parity = mod.format(" + ".join(terms)) if terms else "0"
+    return (f"({bbox_sql(ra_sql, dec_sql, box)} AND {lin(plan.front)} > 0"
+            f" AND {parity} = 1)")
+
+
+def polygon_area(vertices: Sequence[tuple[float, float]]) -> float:
+    """Area in square degrees of a polygon with great-circle edges."""
+    vs = [_vec(ra, dec) for ra, dec in vertices]
+    c = _norm((sum(v[0] for v in vs), sum(v[1] for v in vs), sum(v[2] for v in vs)))
+    total = 0.0
+    for i in range(len(vs)):
+        a, b = vs[i], vs[(i + 1) % len(vs)]
+        num_ = _dot(c, _cross(a, b))
+        den = 1 + _dot(c, a) + _dot(a, b) + _dot(b, c)
+        total += 2 * math.atan2(num_, den)
+    return abs(total) * (180 / math.pi) ** 2
+
+
+def polygon_centroid(vertices: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """Normalised mean of the vertex unit vectors, as (ra, dec)."""
+    vs = [_vec(ra, dec) for ra, dec in vertices]
+    return _radec(_norm((sum(v[0] for v in vs), sum(v[1] for v in vs),
+                         sum(v[2] for v in vs))))
+
+
+def circle_area(r: float) -> float:
+    """Area in square degrees of a spherical cap of radius r degrees."""
+    return 2 * math.pi * (1 - math.cos(math.radians(r))) * (180 / math.pi) ** 2

@@ -1,0 +1,784 @@
+"""ADQL text -> AST (:class:`Query`), with all schema-free checks."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lark
+from lark import Token, Transformer
+
+from . import nodes as n
+from .errors import ADQLError, error_at
+from .functions import (
+    BUILTINS,
+    CAST_TYPES,
+    GEOMETRY_ARG_FUNCS,
+    RESERVED,
+    TYPE_MAP,
+    UDF,
+    parse_udf,
+)
+
+SUPPORTED_VERSIONS = ("2.0", "2.1")
+GEOM_KINDS = frozenset({"point", "circle", "polygon", "region", "geom"})
+_INT_RE = re.compile(r"[0-9]+\Z")
+
+
+@dataclass
+class Query:
+    """A parsed and checked ADQL query."""
+
+    text: str
+    root: n.QueryExpr
+    version: str = "2.1"
+    udfs: dict[str, UDF] = field(default_factory=dict)
+
+
+def _pos(x: object) -> tuple[int, int]:
+    if isinstance(x, Token):
+        return x.line or 0, x.column or 0
+    return getattr(x, "line", 0), getattr(x, "col", 0)
+
+
+def _is_sys_literal(x: object) -> bool:
+    return isinstance(x, n.Literal) and x.kind in ("str", "null")
+
+
+def _int_literal(tok: Token, what: str) -> int:
+    if not _INT_RE.match(tok):
+        raise ADQLError(f"{what} needs an unsigned integer, not {tok!s}", tok.line, tok.column)
+    return int(tok)
+
+
+class _Builder(Transformer):
+    """Builds AST nodes while lark reduces (inline transformer: no parse tree)."""
+
+    # -- queries ----------------------------------------------------------
+    def start(self, c):
+        return c[0]
+
+    def query_spec(self, c):
+        ctes, body = c
+        body.ctes = ctes or []
+        return body
+
+    def with_clause(self, c):
+        return list(c[1:])
+
+    def with_query(self, c):
+        ident, _as, q = c
+        return n.CTE(ident.line, ident.col, name=ident, query=q)
+
+    def select_expr(self, c):
+        body, order, offset = c
+        line, col = _pos(body)
+        return n.QueryExpr(line, col, body=body, order_by=order or [], offset=offset, ctes=[])
+
+    sub_select_expr = select_expr
+
+    def _setop(self, op, c):
+        left, _tok, all_, right = c
+        line, col = _pos(left)
+        return n.SetOp(line, col, op=op, all=all_ is not None, left=left, right=right)
+
+    def union(self, c):
+        return self._setop("UNION", c)
+
+    def except_(self, c):
+        return self._setop("EXCEPT", c)
+
+    def intersect(self, c):
+        return self._setop("INTERSECT", c)
+
+    def select_query(self, c):
+        sel, quant, top, items, from_, where, group_by, having = c
+        return n.Select(sel.line, sel.column, quantifier=quant, top=top, items=items,
+                        from_=from_, where=where, group_by=group_by or [], having=having)
+
+    def set_quantifier(self, c):
+        return c[0].upper()
+
+    def top(self, c):
+        return _int_literal(c[1], "TOP")
+
+    def star(self, c):
+        return n.QualifiedStar(c[0].line, c[0].column, parts=None)
+
+    def select_list(self, c):
+        return list(c)
+
+    def derived_column(self, c):
+        expr = c[0]
+        alias = c[-1] if len(c) > 1 and isinstance(c[-1], n.Ident) else None
+        line, col = _pos(expr)
+        return n.SelectItem(line, col, expr=expr, alias=alias)
+
+    def qualified_star(self, c):
+        parts = c[0]
+        if len(parts) > 3:
+            raise error_at(parts[0], "a table name has at most three parts "
+                           "(catalog.schema.table)")
+        return n.QualifiedStar(parts[0].line, parts[0].col, parts=parts)
+
+    def from_clause(self, c):
+        return list(c[1:])
+
+    def joined_table(self, c):
+        left, natural, jtype, _join, right, spec = c
+        kind, explicit = jtype or ("INNER", False)
+        line, col = _pos(left)
+        on = using = None
+        if spec is not None:
+            if natural is not None:
+                raise error_at(spec[1] if spec[0] == "ON" else spec[1][0],
+                               "a NATURAL join cannot have ON or USING")
+            if spec[0] == "ON":
+                on = spec[1]
+            else:
+                using = spec[1]
+        elif explicit and natural is None and not isinstance(right, n.Join):
+            raise ADQLError("INNER JOIN needs a join condition (ON ... or USING (...))",
+                            _join.line, _join.column)
+        return n.Join(line, col, left=left, right=right, kind=kind, natural=natural is not None,
+                      on=on, using=using, explicit=explicit)
+
+    def cross_join(self, c):
+        left, _c, _j, right = c
+        line, col = _pos(left)
+        return n.Join(line, col, left=left, right=right, kind="CROSS", natural=False,
+                      on=None, using=None, explicit=True)
+
+    def join_type(self, c):
+        kw = c[0].upper()
+        return kw, kw == "INNER"
+
+    def join_on(self, c):
+        return ("ON", c[1])
+
+    def join_using(self, c):
+        return ("USING", list(c[1:]))
+
+    def table_name(self, c):
+        parts = c[0]
+        if len(parts) > 3:
+            raise error_at(parts[0], "a table name has at most three parts "
+                           "(catalog.schema.table)")
+        alias = c[-1] if len(c) > 1 and isinstance(c[-1], n.Ident) else None
+        return n.TableName(parts[0].line, parts[0].col, parts=parts, alias=alias)
+
+    def derived_table(self, c):
+        q = c[0]
+        return n.DerivedTable(q.line, q.col, query=q, alias=c[-1])
+
+    def paren_join(self, c):
+        return c[0]
+
+    def where(self, c):
+        return c[1]
+
+    def group_by(self, c):
+        return list(c[2:])
+
+    def having(self, c):
+        return c[1]
+
+    def order_by(self, c):
+        return list(c[2:])
+
+    def order_item(self, c):
+        expr, direction = c
+        line, col = _pos(expr)
+        return n.OrderItem(line, col, expr=expr,
+                           desc=direction is not None and direction.upper() == "DESC")
+
+    def offset(self, c):
+        return _int_literal(c[1], "OFFSET")
+
+    # -- conditions -------------------------------------------------------
+    def or_(self, c):
+        line, col = _pos(c[0])
+        return n.BoolOp(line, col, op="OR", left=c[0], right=c[2])
+
+    def and_(self, c):
+        line, col = _pos(c[0])
+        return n.BoolOp(line, col, op="AND", left=c[0], right=c[2])
+
+    def not_(self, c):
+        return n.Not(c[0].line, c[0].column, operand=c[1])
+
+    def comparison(self, c):
+        left, op, right = c
+        line, col = _pos(left)
+        op = "<>" if op == "!=" else str(op)
+        return n.Compare(line, col, op=op, left=left, right=right)
+
+    def between(self, c):
+        e, neg, _b, lo, _a, hi = c
+        line, col = _pos(e)
+        return n.Between(line, col, expr=e, low=lo, high=hi, negated=neg is not None)
+
+    def in_subquery(self, c):
+        e, neg, _in, q = c
+        line, col = _pos(e)
+        return n.InSub(line, col, expr=e, query=q, negated=neg is not None)
+
+    def in_list(self, c):
+        e, neg, _in, *items = c
+        line, col = _pos(e)
+        return n.InList(line, col, expr=e, items=items, negated=neg is not None)
+
+    def like(self, c, ci=False):
+        e, neg, _l, p = c
+        line, col = _pos(e)
+        return n.Like(line, col, expr=e, pattern=p, negated=neg is not None, ci=ci)
+
+    def ilike(self, c):
+        return self.like(c, ci=True)
+
+    def is_null(self, c):
+        e, _is, neg, _null = c
+        line, col = _pos(e)
+        return n.IsNull(line, col, expr=e, negated=neg is not None)
+
+    def exists(self, c):
+        return n.Exists(c[0].line, c[0].column, query=c[1])
+
+    # -- values -----------------------------------------------------------
+    def _bin(self, op, c):
+        left, right = c[0], c[-1]
+        line, col = _pos(left)
+        return n.BinOp(line, col, op=op, left=left, right=right)
+
+    def bit_or(self, c):
+        return self._bin("|", c)
+
+    def bit_xor(self, c):
+        return self._bin("^", c)
+
+    def bit_and(self, c):
+        return self._bin("&", c)
+
+    def concat(self, c):
+        return self._bin("||", c)
+
+    def add(self, c):
+        return self._bin(str(c[1]), c)
+
+    mul = add
+
+    def unary(self, c):
+        op, x = c
+        if op == "-" and isinstance(x, n.Literal) and x.kind in ("int", "float") \
+                and not x.text.startswith("-"):
+            return n.Literal(op.line, op.column, value=-x.value, kind=x.kind, text="-" + x.text)
+        return n.Unary(op.line, op.column, op=str(op), operand=x)
+
+    def number(self, c):
+        t = c[0]
+        if _INT_RE.match(t):
+            return n.Literal(t.line, t.column, value=int(t), kind="int", text=str(t))
+        return n.Literal(t.line, t.column, value=float(t), kind="float", text=str(t))
+
+    def string(self, c):
+        value = "".join(t[1:-1].replace("''", "'") for t in c)
+        return n.Literal(c[0].line, c[0].column, value=value, kind="str", text=None)
+
+    def null(self, c):
+        return n.Literal(c[0].line, c[0].column, value=None, kind="null", text="NULL")
+
+    def column_ref(self, c):
+        parts = c[0]
+        if len(parts) > 4:
+            raise error_at(parts[0], "a column reference has at most four parts "
+                           "(catalog.schema.table.column)")
+        return n.ColumnRef(parts[0].line, parts[0].col, parts=parts)
+
+    def cast(self, c):
+        tok, expr, _as, (tname, length, tpos) = c
+        if tname not in CAST_TYPES:
+            raise ADQLError(f"cannot CAST to {tname}; allowed types are "
+                            + ", ".join(sorted(CAST_TYPES)), *tpos)
+        return n.Cast(tok.line, tok.column, expr=expr, type=tname, length=length)
+
+    def cast_type(self, c):
+        name, length = c
+        if length is not None:
+            length = _int_literal(length, "a type length")
+            if name.upper() not in ("CHAR", "VARCHAR"):
+                raise ADQLError(f"type {name} takes no length", name.line, name.column)
+        return name.upper(), length, (name.line, name.column)
+
+    def cast_type2(self, c):
+        return f"{c[0].upper()} {c[1].upper()}", None, (c[0].line, c[0].column)
+
+    def case(self, c):
+        tok = c[0]
+        operand = c[1]
+        whens = [x for x in c[2:] if isinstance(x, tuple)]
+        else_ = None
+        for i, x in enumerate(c):
+            if isinstance(x, Token) and x.type == "ELSE":
+                else_ = c[i + 1]
+        return n.Case(tok.line, tok.column, operand=operand, whens=whens, else_=else_)
+
+    def when_clause(self, c):
+        return (c[1], c[3])
+
+    def paren(self, c):
+        return c[0]
+
+    def scalar_subquery(self, c):
+        return n.Subquery(c[0].line, c[0].col, query=c[0])
+
+    def func(self, c):
+        name = c[0]
+        args = [a for a in c[1:] if a is not None]
+        return _make_call(name, args)
+
+    def func_star(self, c):
+        name = c[0]
+        if name.upper() != "COUNT":
+            raise ADQLError(f"only COUNT accepts *, not {name}", name.line, name.column)
+        return n.FuncCall(name.line, name.column, name="COUNT", args=[], quantifier=None,
+                          star=True)
+
+    def func_quant(self, c):
+        name, quant, expr = c
+        up = name.upper()
+        if up not in ("COUNT", "AVG", "MAX", "MIN", "SUM"):
+            raise ADQLError(f"{quant} is only allowed in aggregate functions, not in {name}",
+                            name.line, name.column)
+        return n.FuncCall(name.line, name.column, name=up, args=[expr], quantifier=quant,
+                          star=False)
+
+    def name_chain(self, c):
+        if len(c) == 1:
+            return [c[0]]
+        return c[0] + [c[1]]
+
+    def regular_ident(self, c):
+        t = c[0]
+        if t.upper() in RESERVED:
+            raise ADQLError(f"'{t}' is a reserved word; write \"{t}\" to use it as a name",
+                            t.line, t.column)
+        return n.Ident(t.line, t.column, str(t), False)
+
+    def delimited_ident(self, c):
+        t = c[0]
+        return n.Ident(t.line, t.column, t[1:-1].replace('""', '"'), True)
+
+
+def _arity_error(tok: Token, name: str, nargs: int) -> ADQLError:
+    lo, hi, _ = BUILTINS[name]
+    if hi is None:
+        want = f"at least {lo}"
+    elif lo == hi:
+        want = str(lo)
+    else:
+        want = f"{lo} to {hi}"
+    plural = "" if want in ("1", "at least 1") else "s"
+    return ADQLError(f"{name} takes {want} argument{plural}, not {nargs}", tok.line, tok.column)
+
+
+def _make_call(tok: Token, args: list) -> n.Node:
+    name = tok.upper()
+    line, col = tok.line, tok.column
+    spec = BUILTINS.get(name)
+    if spec is None:
+        # a UDF; checked against the declarations later
+        return n.FuncCall(line, col, name=name, args=args, quantifier=None, star=False)
+    lo, hi, _ = spec
+    k = len(args)
+    if k < lo or (hi is not None and k > hi):
+        raise _arity_error(tok, name, k)
+
+    def sys_arg(a):
+        if not _is_sys_literal(a):
+            raise error_at(a, f"the first argument of {name} here must be a coordinate "
+                           "system string such as 'ICRS'")
+        return a
+
+    if name == "POINT":
+        if k == 3:
+            return n.Point(line, col, sys=sys_arg(args[0]), x=args[1], y=args[2])
+        return n.Point(line, col, sys=None, x=args[0], y=args[1])
+    if name == "CIRCLE":
+        if k == 4:
+            return n.Circle(line, col, sys=sys_arg(args[0]), center=None, x=args[1],
+                            y=args[2], r=args[3])
+        if k == 3 and _is_sys_literal(args[0]):
+            return n.Circle(line, col, sys=args[0], center=_center(args[1], name), x=None,
+                            y=None, r=args[2])
+        if k == 3:
+            return n.Circle(line, col, sys=None, center=None, x=args[0], y=args[1], r=args[2])
+        return n.Circle(line, col, sys=None, center=_center(args[0], name), x=None, y=None,
+                        r=args[1])
+    if name == "BOX":
+        if k == 5:
+            return n.Box(line, col, sys=sys_arg(args[0]), center=None, x=args[1], y=args[2],
+                         w=args[3], h=args[4])
+        if k == 4 and _is_sys_literal(args[0]):
+            return n.Box(line, col, sys=args[0], center=_center(args[1], name), x=None, y=None,
+                         w=args[2], h=args[3])
+        if k == 4:
+            return n.Box(line, col, sys=None, center=None, x=args[0], y=args[1], w=args[2],
+                         h=args[3])
+        return n.Box(line, col, sys=None, center=_center(args[0], name), x=None, y=None,
+                     w=args[1], h=args[2])
+    if name == "POLYGON":
+        sys = None
+        rest = args
+        if _is_sys_literal(args[0]):
+            sys, rest = args[0], args[1:]
+        if any(isinstance(a, n.Point) for a in rest) or (
+            len(rest) >= 3 and len(rest) % 2 == 1
+            and not any(isinstance(a, n.Literal) for a in rest)
+        ):
+            if len(rest) < 3:
+                raise ADQLError("POLYGON needs at least three vertices", line, col)
+            return n.Polygon(line, col, sys=sys, points=[_center(a, name) for a in rest],
+                             coords=None)
+        if len(rest) < 6 or len(rest) % 2:
+            raise ADQLError("POLYGON needs at least three vertices: an even number of "
+                            f"coordinates (at least 6), not {len(rest)}", line, col)
+        return n.Polygon(line, col, sys=sys, points=None,
+                         coords=[(rest[i], rest[i + 1]) for i in range(0, len(rest), 2)])
+    if name == "REGION":
+        if not (isinstance(args[0], n.Literal) and args[0].kind == "str"):
+            raise error_at(args[0], "REGION needs a string literal")
+        return n.Region(line, col, text=args[0].value)
+    if name == "DISTANCE" and k == 3:
+        raise _arity_error(tok, "DISTANCE", 3)
+    if name == "IN_UNIT" and not (isinstance(args[1], n.Literal) and args[1].kind == "str"):
+        raise error_at(args[1], "the second argument of IN_UNIT must be a unit string")
+    return n.FuncCall(line, col, name=name, args=args, quantifier=None, star=False)
+
+
+def _center(a, fname):
+    if isinstance(a, n.Literal) and a.kind != "null":
+        raise error_at(a, f"{fname} expects a point here, not a literal {a.value!r}")
+    return a
+
+
+# -- schema-free checks (second pass) ----------------------------------------
+
+class _Checker:
+    def __init__(self, udfs: dict[str, UDF]):
+        self.udfs = udfs
+
+    def query(self, q: n.QueryExpr, top_level: bool = False) -> None:
+        for cte in q.ctes or []:
+            self.query(cte.query)
+        self.body(q.body)
+        for o in q.order_by:
+            self.value(o.expr)
+
+    def body(self, b) -> None:
+        if isinstance(b, n.SetOp):
+            self.body(b.left)
+            self.body(b.right)
+        elif isinstance(b, n.QueryExpr):
+            self.query(b)
+        else:
+            self.select(b)
+
+    def select(self, s: n.Select) -> None:
+        for t in s.from_:
+            self.table(t)
+        for it in s.items:
+            if isinstance(it, n.SelectItem):
+                self.value(it.expr)
+        if s.where is not None:
+            self.cond(s.where, "WHERE")
+        for g in s.group_by:
+            self.value(g)
+        if s.having is not None:
+            self.cond(s.having, "HAVING")
+
+    def table(self, t) -> None:
+        if isinstance(t, n.Join):
+            self.table(t.left)
+            self.table(t.right)
+            if t.on is not None:
+                self.cond(t.on, "ON")
+        elif isinstance(t, n.DerivedTable):
+            self.query(t.query)
+
+    def cond(self, e, where: str) -> None:
+        if self.kind(e) != "bool":
+            raise error_at(e, f"{where} needs a condition such as x = 1, "
+                           "not a value")
+
+    def value(self, e) -> str:
+        k = self.kind(e)
+        if k == "bool":
+            raise error_at(e, "a condition cannot be used as a value here")
+        return k
+
+    def scalar(self, e, what: str) -> str:
+        k = self.value(e)
+        if k in GEOM_KINDS:
+            raise error_at(e, f"a geometry cannot be used in {what}")
+        return k
+
+    def kind(self, e) -> str:  # noqa: C901 - one dispatch
+        t = type(e)
+        if t is n.Literal:
+            return {"int": "num", "float": "num"}.get(e.kind, e.kind)
+        if t is n.ColumnRef:
+            return "any"
+        if t is n.BinOp:
+            what = "string concatenation" if e.op == "||" else "arithmetic"
+            self.scalar(e.left, what)
+            self.scalar(e.right, what)
+            return "str" if e.op == "||" else "num"
+        if t is n.Unary:
+            self.scalar(e.operand, "arithmetic")
+            return "num"
+        if t is n.Compare:
+            self.value(e.left)
+            self.value(e.right)
+            return "bool"
+        if t is n.Between:
+            for x in (e.expr, e.low, e.high):
+                self.scalar(x, "BETWEEN")
+            return "bool"
+        if t is n.InList:
+            for x in [e.expr, *e.items]:
+                self.scalar(x, "IN")
+            return "bool"
+        if t is n.InSub:
+            self.scalar(e.expr, "IN")
+            self.query(e.query)
+            return "bool"
+        if t is n.Like:
+            self.scalar(e.expr, "LIKE")
+            self.scalar(e.pattern, "LIKE")
+            return "bool"
+        if t is n.IsNull:
+            self.value(e.expr)
+            return "bool"
+        if t is n.Exists:
+            self.query(e.query)
+            return "bool"
+        if t is n.BoolOp:
+            self.cond(e.left, e.op)
+            self.cond(e.right, e.op)
+            return "bool"
+        if t is n.Not:
+            self.cond(e.operand, "NOT")
+            return "bool"
+        if t is n.Subquery:
+            self.query(e.query)
+            return "any"
+        if t is n.Cast:
+            self.value(e.expr)
+            return TYPE_MAP[e.type][0].replace("int", "num").replace("float", "num")
+        if t is n.Case:
+            if e.operand is not None:
+                self.value(e.operand)
+            ks = set()
+            for c, r in e.whens:
+                if e.operand is None:
+                    self.cond(c, "WHEN")
+                else:
+                    self.value(c)
+                ks.add(self.value(r))
+            if e.else_ is not None:
+                ks.add(self.value(e.else_))
+            ks.discard("null")
+            return ks.pop() if len(ks) == 1 else "any"
+        if t is n.Point:
+            self.scalar(e.x, "POINT coordinates")
+            self.scalar(e.y, "POINT coordinates")
+            return "point"
+        if t is n.Circle:
+            if e.center is not None:
+                self.geom(e.center, "CIRCLE")
+            else:
+                self.scalar(e.x, "CIRCLE coordinates")
+                self.scalar(e.y, "CIRCLE coordinates")
+            self.scalar(e.r, "a CIRCLE radius")
+            return "circle"
+        if t is n.Box:
+            if e.center is not None:
+                self.geom(e.center, "BOX")
+            else:
+                self.scalar(e.x, "BOX coordinates")
+                self.scalar(e.y, "BOX coordinates")
+            self.scalar(e.w, "a BOX size")
+            self.scalar(e.h, "a BOX size")
+            return "polygon"
+        if t is n.Polygon:
+            if e.points is not None:
+                for p in e.points:
+                    self.geom(p, "POLYGON")
+            else:
+                for x, y in e.coords:
+                    self.scalar(x, "POLYGON coordinates")
+                    self.scalar(y, "POLYGON coordinates")
+            return "polygon"
+        if t is n.Region:
+            return "region"
+        if t is n.FuncCall:
+            return self.func(e)
+        raise error_at(e, f"unexpected {t.__name__}")  # pragma: no cover
+
+    def geom(self, e, fname: str) -> str:
+        k = self.value(e)
+        if isinstance(e, n.BinOp | n.Unary):
+            raise error_at(e, f"{fname} expects a geometry here, not an arithmetic expression")
+        return k
+
+    def func(self, e: n.FuncCall) -> str:
+        name = e.name
+        spec = BUILTINS.get(name)
+        if spec is None:
+            udf = self.udfs.get(name)
+            if udf is None:
+                if name.startswith("IVO_"):
+                    for a in e.args:
+                        self.value(a)
+                    return "any"
+                raise error_at(e, f"unknown function '{name.lower()}'"
+                               + _suggest(name, list(BUILTINS) + list(self.udfs)))
+            if len(e.args) != len(udf.params):
+                raise error_at(e, f"{name.lower()} takes {len(udf.params)} argument"
+                               f"{'s' if len(udf.params) != 1 else ''}, not {len(e.args)}")
+            for a in e.args:
+                self.value(a)
+            return udf.kind
+        if e.star:
+            return "num"
+        kinds = []
+        for a in e.args:
+            if name in GEOMETRY_ARG_FUNCS or name == "DISTANCE" and len(e.args) == 2:
+                kinds.append(self.geom(a, name))
+            elif name in ("MAX", "MIN", "COUNT", "COALESCE"):
+                kinds.append(self.value(a))
+            else:
+                kinds.append(self.scalar(a, name))
+        if name in ("MAX", "MIN"):
+            return kinds[0]
+        if name == "COALESCE":
+            ks = set(kinds) - {"null"}
+            return ks.pop() if len(ks) == 1 else "any"
+        return spec[2]
+
+
+def _suggest(name: str, candidates: Iterable[str]) -> str:
+    import difflib
+
+    m = difflib.get_close_matches(name.upper(), [c.upper() for c in candidates], n=1,
+                                  cutoff=0.6)
+    return f"; did you mean '{m[0].lower()}'?" if m else ""
+
+
+# -- driver -------------------------------------------------------------------
+
+_lock = threading.Lock()
+_parser: lark.Lark | None = None
+
+
+def _get_parser() -> lark.Lark:
+    global _parser
+    if _parser is None:
+        with _lock:
+            if _parser is None:
+                grammar = (Path(__file__).with_name("adql.lark")).read_text()
+                _parser = lark.Lark(grammar, parser="lalr", lexer="basic",
+                                    maybe_placeholders=True, transformer=_Builder(),
+                                    cache=False)
+    return _parser
+
+
+_TOKEN_NAMES = {
+    "$END": "end of query", "COMP_OP": "comparison operator", "NAME": "name",
+    "DELIMITED": "quoted name", "STRING": "string", "NUMBER": "number", "LPAR": "'('",
+    "RPAR": "')'", "COMMA": "','", "DOT": "'.'", "STAR": "'*'", "CONCAT": "'||'",
+    "PLUS": "'+'", "MINUS": "'-'", "SLASH": "'/'", "TILDE": "'~'", "VBAR": "'|'",
+    "CIRCUMFLEX": "'^'", "AMPERSAND": "'&'",
+}
+
+
+def _describe_expected(expected: Iterable[str]) -> str:
+    names = sorted({_TOKEN_NAMES.get(x, x) for x in expected if not x.startswith("__")})
+    if not names:
+        return ""
+    if len(names) > 8:
+        names = names[:8] + ["..."]
+    return "; expected " + ", ".join(names)
+
+
+def _end_position(text: str) -> tuple[int, int]:
+    lines = text.rstrip().split("\n")
+    return len(lines), len(lines[-1]) + 1
+
+
+def _syntax_error(text: str, exc: Exception) -> ADQLError:
+    if isinstance(exc, lark.UnexpectedCharacters):
+        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        if ch == '"':
+            msg = "unterminated or empty quoted name (delimited identifier)"
+        elif ch == "'":
+            msg = "unterminated string literal"
+        elif ch == "_":
+            msg = "unexpected character '_': names must start with a letter (or be quoted)"
+        else:
+            msg = f"unexpected character {ch!r}"
+        return ADQLError(msg, exc.line, exc.column)
+    if isinstance(exc, lark.UnexpectedToken):
+        tok = exc.token
+        if tok.type == "$END":
+            line, col = _end_position(text)
+            return ADQLError("unexpected end of query" + _describe_expected(exc.expected),
+                             line, col)
+        return ADQLError(f"syntax error at '{tok}'" + _describe_expected(exc.expected),
+                         tok.line, tok.column)
+    if isinstance(exc, lark.UnexpectedEOF):
+        line, col = _end_position(text)
+        return ADQLError("unexpected end of query", line, col)
+    return ADQLError(f"cannot parse query: {exc}", 1, 1)
+
+
+def parse(text: str, version: str = "2.1", udfs: Iterable[str] = ()) -> Query:
+    """Parse and check ADQL ``text``; raise :class:`ADQLError` if it is not valid.
+
+    ``udfs`` are TAPRegExt signatures (``name(arg TYPE, ...) -> TYPE``) of the
+    user-defined functions the service declares.
+    """
+    if not isinstance(text, str):
+        raise ADQLError("the query must be a string", 0, 0)
+    version = str(version).lower().removeprefix("adql-")
+    if version not in SUPPORTED_VERSIONS:
+        raise ADQLError(f"unsupported ADQL version {version!r}", 0, 0)
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ADQLError("the query contains a NUL character", line, 1)
+    declared: dict[str, UDF] = {}
+    for form in udfs:
+        u = parse_udf(form) if isinstance(form, str) else form
+        declared[u.name] = u
+    if not text.strip():
+        raise ADQLError("the query is empty", 1, 1)
+    try:
+        root = _get_parser().parse(text)
+    except ADQLError:
+        raise
+    except lark.exceptions.VisitError as exc:  # pragma: no cover - defensive
+        if isinstance(exc.orig_exc, ADQLError):
+            raise exc.orig_exc from None
+        raise ADQLError(f"cannot parse query: {exc.orig_exc}", 1, 1) from None
+    except lark.LarkError as exc:
+        raise _syntax_error(text, exc) from None
+    except RecursionError:
+        raise ADQLError("the query is nested too deeply", 1, 1) from None
+    try:
+        _Checker(declared).query(root, top_level=True)
+    except RecursionError:
+        raise ADQLError("the query is nested too deeply", 1, 1) from None
+    return Query(text=text, root=root, version=version, udfs=declared)

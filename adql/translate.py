@@ -1,0 +1,1285 @@
+"""Checked ADQL AST -> SQL for MySQL/MariaDB or SQLite."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+
+from . import geometry as geo
+from . import nodes as n
+from .errors import ADQLError, error_at
+from .functions import TYPE_MAP
+from .parser import Query, parse
+from .schema import Column, OutputColumn, Schema, Table
+
+DIALECTS = ("sqlite", "mysql")
+MYSQL_NO_LIMIT = "18446744073709551615"
+NUMERIC = frozenset({"int", "float", "null", "any"})
+GEOM = frozenset({"point", "circle", "polygon"})
+INT_TYPES = frozenset({"boolean", "unsignedByte", "short", "int", "long"})
+FLOAT_TYPES = frozenset({"float", "double"})
+
+
+@dataclass
+class Translation:
+    """The SQL for a query and a description of its result columns."""
+
+    sql: str
+    columns: list[OutputColumn] = field(default_factory=list)
+
+
+class V:
+    """A translated value expression."""
+
+    __slots__ = ("sql", "kind", "dtype", "meta", "const", "parts", "unit", "cone", "col")
+
+    def __init__(self, sql, kind, dtype=None, meta=None, const=None, parts=None, unit=None,
+                 cone=None, col=False):
+        self.sql = sql
+        self.kind = kind  # int float str ts null bool pred point circle polygon any stored
+        self.dtype = dtype
+        self.meta = meta  # source Column/OutputColumn for plain column references
+        self.const = const  # python value of numeric constants
+        self.parts = parts  # geometry: list[V] (ra, dec[, r] | ra1, dec1, ...)
+        self.unit = unit
+        self.cone = cone  # DISTANCE(point, const point): (point V, ra0, dec0)
+        self.col = col  # a plain column reference
+
+
+class Col:
+    """A column visible in a FROM scope."""
+
+    __slots__ = ("name", "delimited_name", "meta", "kind", "sql", "rng")
+
+    def __init__(self, name, meta, kind, sql, rng):
+        self.name = name
+        self.meta = meta
+        self.kind = kind
+        self.sql = sql  # list of SQL expressions (width)
+        self.rng = rng
+
+
+class Range:
+    """One table or derived table in a FROM clause."""
+
+    __slots__ = ("alias", "table", "label", "cols", "sql_alias")
+
+    def __init__(self, alias, table, label, sql_alias):
+        self.alias = alias  # Ident or None
+        self.table = table  # Table or None
+        self.label = label  # name for messages
+        self.sql_alias = sql_alias
+        self.cols: list[Col] = []
+
+    def matches(self, parts) -> bool:
+        if self.alias is not None:
+            return len(parts) == 1 and _ident_eq(parts[0], self.alias)
+        if self.table is None:
+            return False
+        names = self.table.name.split(".")
+        if len(parts) > len(names):
+            return False
+        return all(p.matches(nm) for p, nm in zip(parts, names[-len(parts):], strict=True))
+
+
+def _ident_eq(a: n.Ident, b: n.Ident) -> bool:
+    if a.delimited and b.delimited:
+        return a.name == b.name
+    if a.delimited:
+        return b.matches(a.name)
+    return a.matches(b.name)
+
+
+class Scope:
+    __slots__ = ("ranges", "parent", "merged", "outputs")
+
+    def __init__(self, parent=None):
+        self.ranges: list[Range] = []
+        self.parent = parent
+        self.merged: dict[str, Col] = {}  # USING/NATURAL columns (lower name)
+        self.outputs = None
+
+
+def _kind_of(col: Column | OutputColumn) -> str:
+    if col.xtype in ("point", "circle", "polygon") and getattr(col, "sql_width", 1) > 1:
+        return col.xtype
+    if col.xtype in ("point", "circle", "polygon", "moc", "region", "multipolygon"):
+        return "stored"
+    if col.xtype == "timestamp":
+        return "ts"
+    if col.arraysize not in (None, "1") and col.datatype not in ("char", "unicodeChar"):
+        return "stored"
+    if col.datatype in INT_TYPES:
+        return "int"
+    if col.datatype in FLOAT_TYPES:
+        return "float"
+    if col.datatype in ("char", "unicodeChar"):
+        return "str"
+    return "any"
+
+
+def _suggest(name: str, candidates) -> str:
+    m = difflib.get_close_matches(name.lower(), sorted({c.lower(): c for c in candidates}),
+                                  n=1, cutoff=0.5)
+    if not m:
+        return ""
+    orig = {c.lower(): c for c in candidates}[m[0]]
+    return f"; did you mean '{orig}'?"
+
+
+class Translator:
+    def __init__(self, query: Query, schema: Schema, dialect: str):
+        self.q = query
+        self.schema = schema
+        self.dialect = dialect
+        self.my = dialect == "mysql"
+        self.alias_count: dict[str, int] = {}
+        self.ctes: dict[str, tuple[n.Ident, list]] = {}
+        self.cte_sql: list[str] = []
+        self.sub_count = 0
+        self.node_range: dict[int, Range] = {}
+
+    # -- quoting -------------------------------------------------------------
+    def qi(self, name: str) -> str:
+        if self.my:
+            return "`" + name.replace("`", "``") + "`"
+        return '"' + name.replace('"', '""') + '"'
+
+    def qs(self, s: str) -> str:
+        if self.my:
+            s = s.replace("\\", "\\\\").replace("'", "''").replace("\x00", "\\0")
+            return "'" + s + "'"
+        return "'" + s.replace("'", "''") + "'"
+
+    def new_alias(self, base: str) -> str:
+        key = base.lower()
+        k = self.alias_count.get(key, 0) + 1
+        self.alias_count[key] = k
+        return base if k == 1 else f"{base}_{k}"
+
+    # -- queries -------------------------------------------------------------
+    def top(self, limit: int | None) -> Translation:
+        root = self.q.root
+        for cte in root.ctes or []:
+            key = cte.name.name if cte.name.delimited else cte.name.name.lower()
+            sql, outs = self.query_expr(cte.query, None)
+            sql_name = self.new_alias(cte.name.name)
+            self.ctes[key] = (cte.name, outs, sql_name)
+            self.cte_sql.append(f"{self.qi(sql_name)} AS ({sql})")
+        sql, outs = self.query_expr(root, None, limit=limit, top_level=True)
+        if self.cte_sql:
+            sql = "WITH " + ", ".join(self.cte_sql) + " " + sql
+        return Translation(sql, [o[0] for o in outs])
+
+    def limit_sql(self, limit, offset) -> str:
+        if limit is None and not offset:
+            return ""
+        lim = (MYSQL_NO_LIMIT if self.my else "-1") if limit is None else str(limit)
+        out = f" LIMIT {lim}"
+        if offset:
+            out += f" OFFSET {offset}"
+        return out
+
+    def query_expr(self, qe: n.QueryExpr, parent, limit=None, top_level=False):
+        """-> (sql, outputs); outputs: list of (OutputColumn, kind, sql_names)."""
+        body = qe.body
+        if isinstance(body, n.Select):
+            top = body.top
+            if limit is not None:
+                top = limit if top is None else min(top, limit)
+            return self.select(body, parent, qe.order_by, top, qe.offset)
+        if isinstance(body, n.QueryExpr):
+            inner_sql, outs = self.query_expr(body, parent)
+            if not (qe.order_by or qe.offset or limit is not None):
+                return inner_sql, outs
+            sql = f"SELECT * FROM ({inner_sql}) AS {self.qi(self.sub_alias())}"
+            order = self.order_positions(qe.order_by, outs)
+            return sql + order + self.limit_sql(limit, qe.offset), outs
+        sql, outs = self.setop(body, parent)
+        order = self.order_positions(qe.order_by, outs)
+        return sql + order + self.limit_sql(limit, qe.offset), outs
+
+    def sub_alias(self) -> str:
+        self.sub_count += 1
+        return f"_s{self.sub_count}"
+
+    def set_operand(self, b, parent, right: bool, op: str):
+        if isinstance(b, n.Select):
+            sql, outs = self.query_expr(
+                n.QueryExpr(b.line, b.col, body=b, order_by=[], offset=None, ctes=[]), parent)
+            if b.top is not None:
+                sql = f"SELECT * FROM ({sql}) AS {self.qi(self.sub_alias())}"
+            return sql, outs
+        if isinstance(b, n.SetOp):
+            sql, outs = self.setop(b, parent)
+            if right or b.op != op:
+                sql = f"SELECT * FROM ({sql}) AS {self.qi(self.sub_alias())}"
+            return sql, outs
+        sql, outs = self.query_expr(b, parent)
+        return f"SELECT * FROM ({sql}) AS {self.qi(self.sub_alias())}", outs
+
+    def setop(self, s: n.SetOp, parent):
+        lsql, louts = self.set_operand(s.left, parent, False, s.op)
+        rsql, routs = self.set_operand(s.right, parent, True, s.op)
+        lw = sum(len(o[2]) for o in louts)
+        rw = sum(len(o[2]) for o in routs)
+        if len(louts) != len(routs) or lw != rw:
+            raise error_at(s, f"the operands of {s.op} have different numbers of columns "
+                           f"({len(louts)} and {len(routs)})")
+        if s.all and s.op != "UNION" and not self.my:
+            raise error_at(s, f"{s.op} ALL is not supported by this database")
+        op = s.op + (" ALL" if s.all else "")
+        return f"{lsql} {op} {rsql}", louts
+
+    def order_positions(self, items, outs) -> str:
+        if not items:
+            return ""
+        terms = []
+        for it in items:
+            pos = self.output_position(it.expr, outs)
+            if pos is None:
+                raise error_at(it.expr, "ORDER BY of a UNION/INTERSECT/EXCEPT must name a "
+                               "result column or give its position")
+            terms.append(str(pos) + (" DESC" if it.desc else ""))
+        return " ORDER BY " + ", ".join(terms)
+
+    def output_position(self, e, outs):
+        """SQL position (1-based, widths counted) of an output named/numbered by e."""
+        idx = None
+        if isinstance(e, n.Literal) and e.kind == "int":
+            if not 1 <= e.value <= len(outs):
+                raise error_at(e, f"ORDER BY position {e.value} is not between 1 and "
+                               f"{len(outs)}")
+            idx = e.value - 1
+        elif isinstance(e, n.ColumnRef) and len(e.parts) == 1:
+            hits = [i for i, o in enumerate(outs) if e.parts[0].matches(o[0].name)]
+            if len(hits) == 1:
+                idx = hits[0]
+            elif len(hits) > 1:
+                raise error_at(e, f"ambiguous column '{e.parts[0]}' in ORDER BY")
+        if idx is None:
+            return None
+        return 1 + sum(len(o[2]) for o in outs[:idx])
+
+    # -- FROM ----------------------------------------------------------------
+    def from_item(self, t, scope: Scope) -> tuple[str, list[Range]]:
+        if isinstance(t, n.TableName):
+            return self.table_ref(t, scope)
+        if isinstance(t, n.DerivedTable):
+            sql, outs = self.query_expr(t.query, scope.parent)
+            alias = self.new_alias(t.alias.name)
+            rng = Range(t.alias, None, t.alias.name, self.qi(alias))
+            for oc, kind, names in outs:
+                rng.cols.append(Col(oc.name, oc, kind,
+                                    [f"{rng.sql_alias}.{self.qi(x)}" for x in names], rng))
+            self.node_range[id(t)] = rng
+            return f"({sql}) AS {rng.sql_alias}", [rng]
+        return self.join(t, scope)
+
+    def table_ref(self, t: n.TableName, scope: Scope):
+        parts = t.parts
+        if len(parts) == 1:
+            key = parts[0].name if parts[0].delimited else parts[0].name.lower()
+            cte = self.ctes.get(key)
+            if cte is not None:
+                label = t.alias.name if t.alias else cte[0].name
+                rng = Range(t.alias or cte[0], None, label, self.qi(self.new_alias(label)))
+                for oc, kind, names in cte[1]:
+                    rng.cols.append(Col(oc.name, oc, kind,
+                                        [f"{rng.sql_alias}.{self.qi(x)}" for x in names], rng))
+                self.node_range[id(t)] = rng
+                return f"{self.qi(cte[2])} AS {rng.sql_alias}", [rng]
+        found = [] if len(parts) > 2 else self.schema.candidates(
+            [(p.name, p.delimited) for p in parts])
+        dotted = ".".join(p.name for p in parts)
+        if not found:
+            names = [tb.name for tb in self.schema] + [tb.table_name for tb in self.schema]
+            raise error_at(t, f"unknown table '{dotted}'" + _suggest(dotted, names))
+        if len(found) > 1:
+            raise error_at(t, f"ambiguous table name '{dotted}' (matches "
+                           + ", ".join(x.name for x in found) + ")")
+        table: Table = found[0]
+        label = t.alias.name if t.alias else table.table_name
+        rng = Range(t.alias, table, label, self.qi(self.new_alias(label)))
+        for c in table.columns:
+            rng.cols.append(Col(c.name, c, _kind_of(c), [f"{rng.sql_alias}.{self.qi(c.name)}"],
+                                rng))
+        self.node_range[id(t)] = rng
+        return f"{table.sql} AS {rng.sql_alias}", [rng]
+
+    def join(self, j: n.Join, scope: Scope):
+        lsql, lr = self.from_item(j.left, scope)
+        rsql, rr = self.from_item(j.right, scope)
+        if isinstance(j.right, n.Join):
+            rsql = f"({rsql})"
+        kind = j.kind
+        if kind == "FULL" and self.my:
+            raise error_at(j, "FULL OUTER JOIN is not supported by this database")
+        kw = {"INNER": "JOIN", "LEFT": "LEFT OUTER JOIN", "RIGHT": "RIGHT OUTER JOIN",
+              "FULL": "FULL OUTER JOIN", "CROSS": "CROSS JOIN"}[kind]
+        ranges = lr + rr
+        if kind == "CROSS":
+            return f"{lsql} CROSS JOIN {rsql}", ranges
+        using_names = None
+        if j.natural:
+            lnames = {c.name.lower() for r in lr for c in r.cols}
+            using_names = []
+            for r in rr:
+                for c in r.cols:
+                    if c.name.lower() in lnames and c.name.lower() not in \
+                            [u.lower() for u in using_names]:
+                        using_names.append(c.name)
+            using_idents = [n.Ident(j.line, j.col, x, False) for x in using_names]
+        elif j.using is not None:
+            using_idents = j.using
+        else:
+            using_idents = None
+        if using_idents is not None:
+            conds = []
+            for u in using_idents:
+                lc = self.find_in(lr, u, "left")
+                rc = self.find_in(rr, u, "right")
+                if len(lc.sql) != 1 or len(rc.sql) != 1:
+                    raise error_at(u, "cannot join on a geometry column")
+                conds.append(f"{lc.sql[0]} = {rc.sql[0]}")
+                if kind == "FULL":
+                    merged_sql = f"COALESCE({lc.sql[0]}, {rc.sql[0]})"
+                else:
+                    merged_sql = (rc if kind == "RIGHT" else lc).sql[0]
+                scope.merged[u.name.lower()] = Col(lc.name, lc.meta, lc.kind, [merged_sql],
+                                                   None)
+            cond = " AND ".join(conds) if conds else "1 = 1"
+            return f"{lsql} {kw} {rsql} ON {cond}", ranges
+        if j.on is not None:
+            sub = Scope(scope.parent)
+            sub.ranges = ranges
+            sub.merged = scope.merged
+            cond = self.cond(j.on, sub)
+            return f"{lsql} {kw} {rsql} ON {cond}", ranges
+        return f"{lsql} {kw} {rsql} ON 1 = 1", ranges
+
+    def find_in(self, ranges, ident: n.Ident, side: str) -> Col:
+        hits = [c for r in ranges for c in r.cols if ident.matches(c.name)]
+        if not hits:
+            raise error_at(ident, f"column '{ident}' of the join is not in the {side} table")
+        if len(hits) > 1:
+            raise error_at(ident, f"column '{ident}' is ambiguous in the {side} table")
+        return hits[0]
+
+    # -- SELECT --------------------------------------------------------------
+    def select(self, s: n.Select, parent, order_by, top, offset):
+        scope = Scope(parent)
+        from_sql = []
+        for t in s.from_:
+            sql, rngs = self.from_item(t, scope)
+            if isinstance(t, n.Join) and len(s.from_) > 1:
+                sql = f"({sql})"
+            from_sql.append(sql)
+            scope.ranges.extend(rngs)
+        # select list
+        items = []  # (name or None, V, is plain col, node)
+        for it in s.items:
+            if isinstance(it, n.QualifiedStar):
+                for col in self.star(it, scope, s.from_):
+                    items.append((col.name, self.col_value(col), it))
+            else:
+                v = self.value(it.expr, scope)
+                if v.kind == "bool":
+                    raise error_at(it.expr, "a condition cannot be a select item")
+                if v.kind == "pred":
+                    v = V(f"CASE WHEN {v.sql} THEN 1 ELSE 0 END", "int", dtype="int")
+                name = it.alias.name if it.alias is not None else self.auto_name(it.expr, v)
+                items.append((name, v, it))
+        outs = []
+        used: set[str] = set()
+        sel_sql = []
+        gen = 0
+        for name, v, _node in items:
+            if name is None:
+                gen += 1
+                name = f"col_{gen}"
+            base, k = name, 1
+            while name.lower() in used:
+                k += 1
+                name = f"{base}_{k}"
+            used.add(name.lower())
+            oc, sqls = self.output(name, v)
+            names = [name] + [f"{name}__{i}" for i in range(2, len(sqls) + 1)]
+            for x, nm in zip(sqls, names, strict=True):
+                sel_sql.append(f"{x} AS {self.qi(nm)}")
+            outs.append((oc, v.kind, names))
+        scope.outputs = (items, outs)
+        sql = "SELECT " + ("DISTINCT " if s.quantifier == "DISTINCT" else "")
+        sql += ", ".join(sel_sql) + " FROM " + " JOIN ".join(from_sql)
+        if s.where is not None:
+            sql += " WHERE " + self.cond(s.where, scope)
+        if s.group_by:
+            terms = []
+            for g in s.group_by:
+                terms.extend(self.group_term(g, scope, items, outs))
+            sql += " GROUP BY " + ", ".join(terms)
+        if s.having is not None:
+            sql += " HAVING " + self.cond(s.having, scope, allow_alias=True)
+        if order_by:
+            terms = []
+            for o in order_by:
+                pos = self.output_position(o.expr, outs)
+                if pos is not None:
+                    term = str(pos)
+                else:
+                    v = self.value(o.expr, scope, allow_alias=True)
+                    if v.kind in GEOM or v.kind in ("bool",):
+                        raise error_at(o.expr, "cannot ORDER BY a geometry or a condition")
+                    term = v.sql if v.kind != "pred" else f"CASE WHEN {v.sql} THEN 1 ELSE 0 END"
+                terms.append(term + (" DESC" if o.desc else ""))
+            sql += " ORDER BY " + ", ".join(terms)
+        sql += self.limit_sql(top, offset)
+        return sql, outs
+
+    def star(self, it: n.QualifiedStar, scope: Scope, from_):
+        if it.parts is None:
+            cols = []
+            for t in from_:
+                cols.extend(self.expand(t, scope))
+            return cols
+        hits = [r for r in scope.ranges if r.matches(it.parts)]
+        dotted = ".".join(p.name for p in it.parts)
+        if not hits:
+            raise error_at(it, f"unknown table '{dotted}' in {dotted}.*"
+                           + _suggest(dotted, [r.label for r in scope.ranges]))
+        if len(hits) > 1:
+            raise error_at(it, f"ambiguous table '{dotted}' in {dotted}.*")
+        return list(hits[0].cols)
+
+    def expand(self, t, scope: Scope):
+        if isinstance(t, n.Join):
+            left = self.expand(t.left, scope)
+            right = self.expand(t.right, scope)
+            if t.natural or t.using:
+                if t.natural:
+                    lnames = {c.name.lower() for c in left}
+                    common = [c.name.lower() for c in right if c.name.lower() in lnames]
+                else:
+                    common = [u.name.lower() for u in t.using]
+                merged = [scope.merged[c] for c in dict.fromkeys(common)]
+                return merged + [c for c in left if c.name.lower() not in common] + \
+                    [c for c in right if c.name.lower() not in common]
+            return left + right
+        return list(self.node_range[id(t)].cols)
+
+    def auto_name(self, e, v: V) -> str | None:
+        if isinstance(e, n.ColumnRef):
+            return e.parts[-1].name if v.meta is None else v.meta.name
+        if isinstance(e, n.FuncCall):
+            return e.name.lower()
+        if isinstance(e, n.Point | n.Circle | n.Polygon | n.Box):
+            return type(e).__name__.lower()
+        return None
+
+    def col_value(self, col: Col) -> V:
+        if col.kind in GEOM:
+            parts = [V(x, "float", dtype="double") for x in col.sql]
+            return V(None, col.kind, meta=col.meta, parts=parts)
+        return V(col.sql[0], col.kind, dtype=col.meta.datatype, meta=col.meta,
+                 unit=col.meta.unit, col=True)
+
+    def output(self, name: str, v: V) -> tuple[OutputColumn, list[str]]:
+        m = v.meta
+        if v.kind in GEOM:
+            sqls = [p.sql for p in v.parts]
+            arr = {"point": "2", "circle": "3"}.get(v.kind, "*")
+            if m is not None:
+                return OutputColumn(name, "double", arr, v.kind, m.unit or "deg", m.ucd,
+                                    m.utype, m.description, False, len(sqls)), sqls
+            return OutputColumn(name, "double", arr, v.kind, "deg", sql_width=len(sqls)), sqls
+        if m is not None:
+            return OutputColumn(name, m.datatype, m.arraysize, m.xtype, m.unit, m.ucd, m.utype,
+                                m.description, False, 1), [v.sql]
+        kind = v.kind
+        if kind == "int":
+            return OutputColumn(name, v.dtype if v.dtype in INT_TYPES else "long",
+                                unit=v.unit), [v.sql]
+        if kind == "float":
+            return OutputColumn(name, v.dtype if v.dtype in FLOAT_TYPES else "double",
+                                unit=v.unit), [v.sql]
+        if kind == "ts":
+            return OutputColumn(name, "char", "*", "timestamp"), [v.sql]
+        return OutputColumn(name, "char", "*", unit=v.unit), [v.sql]
+
+    def group_term(self, g, scope, items, outs):
+        if isinstance(g, n.Literal) and g.kind == "int":
+            pos = self.output_position(g, outs)
+            width = len(outs[g.value - 1][2])
+            return [str(pos + i) for i in range(width)]
+        if isinstance(g, n.ColumnRef) and len(g.parts) == 1:
+            try:
+                v = self.value(g, scope)
+            except ADQLError:
+                for name, v2, _ in items:
+                    if g.parts[0].matches(name):
+                        return [p.sql for p in v2.parts] if v2.kind in GEOM else [v2.sql]
+                raise
+        else:
+            v = self.value(g, scope)
+        if v.kind in GEOM:
+            return [p.sql for p in v.parts]
+        return [v.sql]
+
+    # -- names ---------------------------------------------------------------
+    def column(self, e: n.ColumnRef, scope: Scope, allow_alias=False) -> V:
+        parts = e.parts
+        name = parts[-1]
+        s = scope
+        while s is not None:
+            if len(parts) == 1:
+                m = s.merged.get(name.name.lower())
+                if m is not None and name.matches(m.name):
+                    return self.col_value(m)
+                hits = [c for r in s.ranges for c in r.cols if name.matches(c.name)]
+                if len(hits) > 1:
+                    raise error_at(e, f"ambiguous column '{name}' (in "
+                                   + ", ".join(dict.fromkeys(c.rng.label for c in hits))
+                                   + "); qualify it with a table name")
+            else:
+                rngs = [r for r in s.ranges if r.matches(parts[:-1])]
+                if len(rngs) > 1:
+                    raise error_at(e, f"ambiguous table '{'.'.join(p.name for p in parts[:-1])}'")
+                if rngs:
+                    hits = [c for c in rngs[0].cols if name.matches(c.name)]
+                    if not hits:
+                        raise error_at(name, f"unknown column '{name}' in table "
+                                       f"'{rngs[0].label}'"
+                                       + _suggest(name.name, [c.name for c in rngs[0].cols]))
+                    if len(hits) > 1:
+                        raise error_at(e, f"ambiguous column '{name}' in '{rngs[0].label}'")
+                else:
+                    hits = []
+            if hits:
+                return self.col_value(hits[0])
+            if allow_alias and s is scope and s.outputs is not None and len(parts) == 1:
+                for nm, v, _ in s.outputs[0]:
+                    if name.matches(nm):
+                        return v
+            s = s.parent
+        if len(parts) > 1:
+            q = ".".join(p.name for p in parts[:-1])
+            labels = [r.label for r in scope.ranges]
+            raise error_at(e, f"unknown table '{q}' in column reference '{q}.{name}'"
+                           + _suggest(q, labels))
+        cands = [c.name for r in scope.ranges for c in r.cols]
+        where = ""
+        if len(scope.ranges) == 1:
+            rng = scope.ranges[0]
+            where = f" in table '{rng.table.name if rng.table else rng.label}'"
+        raise error_at(e, f"unknown column '{name}'{where}" + _suggest(name.name, cands))
+
+    # -- conditions ----------------------------------------------------------
+    def cond(self, e, scope, allow_alias=False) -> str:
+        v = self.value(e, scope, allow_alias)
+        if v.kind != "bool":
+            raise error_at(e, "a condition is needed here, not a value")
+        return v.sql
+
+    # -- values --------------------------------------------------------------
+    def value(self, e, scope: Scope, allow_alias=False) -> V:  # noqa: C901
+        t = type(e)
+        if t is n.Literal:
+            return self.literal(e)
+        if t is n.ColumnRef:
+            return self.column(e, scope, allow_alias)
+        if t is n.BinOp:
+            return self.binop(e, scope, allow_alias)
+        if t is n.Unary:
+            v = self.value(e.operand, scope, allow_alias)
+            if e.op == "~":
+                self.need(v, ("int", "null", "any"), e.operand, "~")
+                sql = f"CAST(~({v.sql}) AS SIGNED)" if self.my else f"(~{v.sql})"
+                return V(sql, "int", dtype="long")
+            self.need(v, NUMERIC, e.operand, "arithmetic")
+            if v.const is not None:
+                c = -v.const if e.op == "-" else v.const
+                return V(self.numlit(c), v.kind, dtype=v.dtype, const=c)
+            return V(f"({e.op}{v.sql})", v.kind, dtype=v.dtype, unit=v.unit)
+        if t is n.Compare:
+            return self.compare(e, scope, allow_alias)
+        if t is n.BoolOp:
+            a = self.cond(e.left, scope, allow_alias)
+            b = self.cond(e.right, scope, allow_alias)
+            return V(f"({a} {e.op} {b})", "bool")
+        if t is n.Not:
+            return V(f"(NOT {self.cond(e.operand, scope, allow_alias)})", "bool")
+        if t is n.Between:
+            x, lo, hi = (self.scalar(a, scope, allow_alias) for a in (e.expr, e.low, e.high))
+            self.comparable(x, lo, e)
+            self.comparable(x, hi, e)
+            neg = "NOT " if e.negated else ""
+            return V(f"({x.sql} {neg}BETWEEN {lo.sql} AND {hi.sql})", "bool")
+        if t is n.InList:
+            x = self.scalar(e.expr, scope, allow_alias)
+            items = []
+            for i in e.items:
+                v = self.scalar(i, scope, allow_alias)
+                self.comparable(x, v, i)
+                items.append(v.sql)
+            neg = "NOT " if e.negated else ""
+            return V(f"({x.sql} {neg}IN ({', '.join(items)}))", "bool")
+        if t is n.InSub:
+            x = self.scalar(e.expr, scope, allow_alias)
+            sql = self.subquery(e.query, scope, e, in_pred=True)
+            neg = "NOT " if e.negated else ""
+            return V(f"({x.sql} {neg}IN ({sql}))", "bool")
+        if t is n.Exists:
+            sql, _ = self.query_expr(e.query, scope)
+            return V(f"(EXISTS ({sql}))", "bool")
+        if t is n.Subquery:
+            sql, outs = self.query_expr(e.query, scope)
+            if len(outs) != 1 or len(outs[0][2]) != 1:
+                raise error_at(e, "a subquery used as a value must return one column")
+            oc, kind, _ = outs[0]
+            return V(f"({sql})", kind if kind in ("int", "float", "str", "ts") else "any",
+                     dtype=oc.datatype, unit=oc.unit)
+        if t is n.Like:
+            return self.like(e, scope, allow_alias)
+        if t is n.IsNull:
+            v = self.value(e.expr, scope, allow_alias)
+            neg = "NOT " if e.negated else ""
+            if v.kind in GEOM:
+                sql = f"({v.parts[0].sql} IS {neg}NULL)"
+            elif v.kind in ("bool", "pred"):
+                raise error_at(e.expr, "IS NULL needs a value, not a condition")
+            else:
+                sql = f"({v.sql} IS {neg}NULL)"
+            return V(sql, "bool")
+        if t is n.Cast:
+            return self.cast(e, scope, allow_alias)
+        if t is n.Case:
+            return self.case(e, scope, allow_alias)
+        if t is n.FuncCall:
+            return self.func(e, scope, allow_alias)
+        if t in (n.Point, n.Circle, n.Box, n.Polygon):
+            return self.geometry(e, scope, allow_alias)
+        if t is n.Region:
+            raise error_at(e, "REGION is not supported by this service")
+        raise error_at(e, f"unsupported expression {t.__name__}")  # pragma: no cover
+
+    def scalar(self, e, scope, allow_alias=False) -> V:
+        v = self.value(e, scope, allow_alias)
+        if v.kind in GEOM or v.kind == "stored":
+            raise error_at(e, "a geometry cannot be used here")
+        if v.kind == "bool":
+            raise error_at(e, "a condition cannot be used as a value here")
+        if v.kind == "pred":
+            return V(f"CASE WHEN {v.sql} THEN 1 ELSE 0 END", "int", dtype="int")
+        return v
+
+    def need(self, v: V, kinds, node, what: str) -> None:
+        if v.kind not in kinds:
+            kindname = {"str": "a string", "ts": "a timestamp", "bool": "a condition",
+                        "point": "a POINT", "circle": "a CIRCLE", "polygon": "a POLYGON",
+                        "stored": "a geometry column", "int": "a number", "float": "a number",
+                        "pred": "a geometric predicate"}.get(v.kind, v.kind)
+            raise error_at(node, f"type error: {what} cannot take {kindname}")
+
+    def comparable(self, a: V, b: V, node) -> None:
+        num = ("int", "float")
+        if (a.kind in num and b.kind in ("str", "ts")) or (b.kind in num and a.kind in
+                                                            ("str", "ts")):
+            raise error_at(node, "type error: cannot compare a number with a string")
+
+    def numlit(self, c) -> str:
+        if isinstance(c, bool):
+            c = int(c)
+        if isinstance(c, int):
+            return str(c) if c >= 0 else f"({c})"
+        if not math.isfinite(c):
+            raise ADQLError("numeric overflow in a constant expression")
+        s = geo.num(c)
+        return s if c >= 0 else f"({s})"
+
+    def literal(self, e: n.Literal) -> V:
+        k = e.kind
+        if k == "int":
+            return V(self.numlit(e.value), "int", dtype="long", const=e.value)
+        if k == "float":
+            if not math.isfinite(e.value):
+                raise error_at(e, f"number out of range: {e.text}")
+            return V(self.numlit(e.value), "float", dtype="double", const=e.value)
+        if k == "str":
+            return V(self.qs(e.value), "str", dtype="char", const=e.value)
+        return V("NULL", "null")
+
+    def binop(self, e: n.BinOp, scope, allow_alias) -> V:
+        a = self.scalar(e.left, scope, allow_alias)
+        b = self.scalar(e.right, scope, allow_alias)
+        op = e.op
+        if op == "||":
+            for v, node in ((a, e.left), (b, e.right)):
+                self.need(v, ("str", "int", "float", "null", "any", "ts"), node, "||")
+            sql = f"CONCAT({a.sql}, {b.sql})" if self.my else f"({a.sql} || {b.sql})"
+            return V(sql, "str", dtype="char")
+        if op in ("&", "|", "^"):
+            for v, node in ((a, e.left), (b, e.right)):
+                self.need(v, ("int", "null", "any"), node, f"bitwise {op}")
+            if self.my:
+                return V(f"CAST(({a.sql} {op} {b.sql}) AS SIGNED)", "int", dtype="long")
+            if op == "^":
+                return V(f"(({a.sql} | {b.sql}) - ({a.sql} & {b.sql}))", "int", dtype="long")
+            return V(f"({a.sql} {op} {b.sql})", "int", dtype="long")
+        for v, node in ((a, e.left), (b, e.right)):
+            self.need(v, NUMERIC, node, f"arithmetic ({op})")
+        kind = "int" if a.kind == "int" and b.kind == "int" else "float"
+        if a.const is not None and b.const is not None:
+            c = _fold(op, a.const, b.const)
+            if c is not None:
+                return V(self.numlit(c), "int" if isinstance(c, int) else "float",
+                         dtype="long" if isinstance(c, int) else "double", const=c)
+        if op == "/" and kind == "int" and self.my:
+            return V(f"({a.sql} DIV {b.sql})", "int", dtype="long")
+        dtype = "long" if kind == "int" else "double"
+        if kind == "int" and a.dtype == b.dtype and a.dtype in INT_TYPES and op != "*":
+            dtype = a.dtype if a.dtype != "boolean" else "long"
+        unit = a.unit if op in ("+", "-") and a.unit == b.unit else None
+        return V(f"({a.sql} {op} {b.sql})", kind, dtype=dtype, unit=unit)
+
+    def compare(self, e: n.Compare, scope, allow_alias) -> V:
+        a = self.value(e.left, scope, allow_alias)
+        b = self.value(e.right, scope, allow_alias)
+        op = e.op
+        # CONTAINS(...) = 1 and friends
+        for p, other in ((a, b), (b, a)):
+            if p.kind == "pred" and other.const in (0, 1) and op in ("=", "<>"):
+                truth = (other.const == 1) == (op == "=")
+                return V(p.sql if truth else f"(NOT {p.sql})", "bool")
+        # DISTANCE(...) < r  -> cone
+        for d, other, flip in ((a, b, False), (b, a, True)):
+            if d.cone is not None and other.const is not None and not isinstance(
+                    other.const, str):
+                o = _flip(op) if flip else op
+                if o in ("<", "<="):
+                    pt, ra0, dec0 = d.cone
+                    r = float(other.const)
+                    if r <= 0 and o == "<":
+                        return V("(1 = 0)", "bool")
+                    if r < 0:
+                        return V("(1 = 0)", "bool")
+                    return V(self.cone(pt, ra0, dec0, r, strict=o == "<"), "bool")
+        for v, node in ((a, e.left), (b, e.right)):
+            if v.kind in GEOM or v.kind == "stored":
+                raise error_at(node, "geometries cannot be compared")
+            if v.kind == "bool":
+                raise error_at(node, "a condition cannot be compared")
+        a = self.scalar(e.left, scope, allow_alias) if a.kind == "pred" else a
+        b = self.scalar(e.right, scope, allow_alias) if b.kind == "pred" else b
+        self.comparable(a, b, e)
+        return V(f"({a.sql} {op} {b.sql})", "bool")
+
+    def like(self, e: n.Like, scope, allow_alias) -> V:
+        x = self.scalar(e.expr, scope, allow_alias)
+        p = self.scalar(e.pattern, scope, allow_alias)
+        for v, node in ((x, e.expr), (p, e.pattern)):
+            self.need(v, ("str", "null", "any", "ts"), node, "LIKE")
+        neg = "NOT " if e.negated else ""
+        if self.my:
+            if isinstance(p.const, str):
+                pat = self.qs(p.const.replace("\\", "\\\\"))
+            else:
+                pat = f"REPLACE({p.sql}, '\\\\', '\\\\\\\\')"
+            if e.ci:
+                return V(f"(LOWER({x.sql}) {neg}LIKE LOWER({pat}))", "bool")
+            return V(f"(CAST({x.sql} AS BINARY) {neg}LIKE CAST({pat} AS BINARY))", "bool")
+        if e.ci:
+            return V(f"({x.sql} {neg}LIKE {p.sql})", "bool")
+        if isinstance(p.const, str):
+            g = "".join({"%": "*", "_": "?", "*": "[*]", "?": "[?]", "[": "[[]"}.get(ch, ch)
+                        for ch in p.const)
+            return V(f"({x.sql} {neg}GLOB {self.qs(g)})", "bool")
+        return V(f"({neg}ADQL_LIKE({x.sql}, {p.sql}))", "bool")
+
+    def subquery(self, q, scope, node, in_pred=False) -> str:
+        sql, outs = self.query_expr(q, scope)
+        if len(outs) != 1 or len(outs[0][2]) != 1:
+            raise error_at(node, "the subquery must return exactly one column")
+        if in_pred and self.my and " LIMIT " in sql:
+            sql = f"SELECT * FROM ({sql}) AS {self.qi(self.sub_alias())}"
+        return sql
+
+    def cast(self, e: n.Cast, scope, allow_alias) -> V:
+        tname = e.type
+        kind, dtype, arraysize, xtype = TYPE_MAP[tname]
+        if kind in GEOM:
+            if not (isinstance(e.expr, n.Literal) and e.expr.kind == "str"):
+                raise error_at(e, f"only string literals can be cast to {tname}")
+            try:
+                nums = [float(x) for x in e.expr.value.replace(",", " ").split()]
+            except ValueError:
+                raise error_at(e.expr, f"cannot read {tname} from {e.expr.value!r}") from None
+            want = {"point": 2, "circle": 3}.get(kind)
+            if (want and len(nums) != want) or (kind == "polygon" and (
+                    len(nums) < 6 or len(nums) % 2)):
+                raise error_at(e.expr, f"wrong number of values for a {tname}")
+            parts = [V(self.numlit(x), "float", dtype="double", const=x) for x in nums]
+            return V(None, kind, parts=parts)
+        v = self.scalar(e.expr, scope, allow_alias)
+        if kind == "int":
+            sql = f"CAST({v.sql} AS SIGNED)" if self.my else f"CAST({v.sql} AS INTEGER)"
+            return V(sql, "int", dtype=dtype)
+        if kind == "float":
+            sql = f"CAST({v.sql} AS DOUBLE)" if self.my else f"CAST({v.sql} AS REAL)"
+            return V(sql, "float", dtype=dtype)
+        if kind == "str":
+            if self.my:
+                ln = f"({e.length})" if e.length else ""
+                sql = f"CAST({v.sql} AS CHAR{ln})"
+            else:
+                sql = f"CAST({v.sql} AS TEXT)"
+                if e.length:
+                    sql = f"SUBSTR({sql}, 1, {e.length})"
+            return V(sql, "str", dtype="char")
+        # timestamp
+        if self.my:
+            return V(f"CAST({v.sql} AS DATETIME(6))", "ts")
+        return V(f"CAST({v.sql} AS TEXT)", "ts")
+
+    def case(self, e: n.Case, scope, allow_alias) -> V:
+        parts = ["CASE"]
+        results = []
+        if e.operand is not None:
+            op = self.scalar(e.operand, scope, allow_alias)
+            parts.append(op.sql)
+        for c, r in e.whens:
+            if e.operand is not None:
+                cv = self.scalar(c, scope, allow_alias)
+                csql = cv.sql
+            else:
+                csql = self.cond(c, scope, allow_alias)
+            rv = self.scalar(r, scope, allow_alias)
+            results.append(rv)
+            parts.append(f"WHEN {csql} THEN {rv.sql}")
+        if e.else_ is not None:
+            ev = self.scalar(e.else_, scope, allow_alias)
+            results.append(ev)
+            parts.append(f"ELSE {ev.sql}")
+        parts.append("END")
+        kind, dtype = _unify(results, e)
+        return V("(" + " ".join(parts) + ")", kind, dtype=dtype)
+
+    # -- functions -----------------------------------------------------------
+    def func(self, e: n.FuncCall, scope, allow_alias) -> V:  # noqa: C901
+        name = e.name
+        my = self.my
+        if name in ("COUNT", "AVG", "MAX", "MIN", "SUM"):
+            q = f"{e.quantifier} " if e.quantifier == "DISTINCT" else ""
+            if e.star:
+                return V("COUNT(*)", "int", dtype="long")
+            v = self.value(e.args[0], scope, allow_alias)
+            if v.kind in GEOM or v.kind == "stored":
+                if name == "COUNT":
+                    v = v.parts[0] if v.kind in GEOM else v
+                else:
+                    raise error_at(e, f"{name} of a geometry is not possible")
+            if v.kind in ("bool",):
+                raise error_at(e, f"{name} needs a value, not a condition")
+            if v.kind == "pred":
+                v = self.scalar(e.args[0], scope, allow_alias)
+            sql = f"{name}({q}{v.sql})"
+            if name == "COUNT":
+                return V(sql, "int", dtype="long")
+            if name == "AVG":
+                self.need(v, NUMERIC, e.args[0], "AVG")
+                return V(sql, "float", dtype="double", unit=v.unit)
+            if name == "SUM":
+                self.need(v, NUMERIC, e.args[0], "SUM")
+                return V(sql, v.kind if v.kind in ("int", "float") else "float",
+                         dtype="long" if v.kind == "int" else "double", unit=v.unit)
+            return V(sql, v.kind, dtype=v.dtype, unit=v.unit)
+        if name in GEO_FUNCS:
+            return self.geofunc(e, scope, allow_alias)
+        if name == "COALESCE":
+            vs = [self.scalar(a, scope, allow_alias) for a in e.args]
+            kind, dtype = _unify(vs, e)
+            return V(f"COALESCE({', '.join(v.sql for v in vs)})", kind, dtype=dtype)
+        if name in ("LOWER", "UPPER"):
+            v = self.scalar(e.args[0], scope, allow_alias)
+            self.need(v, ("str", "null", "any"), e.args[0], name)
+            return V(f"{name}({v.sql})", "str", dtype="char")
+        if name == "IN_UNIT":
+            return self.in_unit(e, scope, allow_alias)
+        if name not in MATH:
+            if name in self.q.udfs or name.startswith("IVO_"):
+                raise error_at(e, f"function '{name.lower()}' is not available on this "
+                               "service")
+            raise error_at(e, f"unknown function '{name.lower()}'")
+        vs = [self.scalar(a, scope, allow_alias) for a in e.args]
+        for v, a in zip(vs, e.args, strict=True):
+            self.need(v, NUMERIC, a, name)
+        consts = [v.const for v in vs]
+        sqls = [v.sql for v in vs]
+        if name == "PI":
+            return V(geo.num(math.pi), "float", dtype="double", const=math.pi)
+        if name == "RAND":
+            fn = "RAND" if my else "ADQL_RAND"
+            return V(f"{fn}({', '.join(sqls)})", "float", dtype="double")
+        if name in ("ROUND", "TRUNCATE"):
+            digits = sqls[1] if len(sqls) > 1 else "0"
+            if len(vs) > 1 and vs[1].kind not in ("int", "null", "any"):
+                raise error_at(e.args[1], f"the digits argument of {name} must be an integer")
+            if my:
+                sql = f"{name}({sqls[0]}, {digits})"
+            else:
+                fn = "ADQL_ROUND" if name == "ROUND" else "ADQL_TRUNC"
+                sql = f"{fn}({sqls[0]}, {digits})"
+            return V(sql, vs[0].kind if vs[0].kind in ("int", "float") else "float",
+                     dtype=vs[0].dtype if vs[0].kind == "int" else "double", unit=vs[0].unit)
+        if name == "MOD":
+            kind = "int" if vs[0].kind == "int" and vs[1].kind == "int" else "float"
+            fn = "MOD" if my else "ADQL_MOD"
+            return V(f"{fn}({sqls[0]}, {sqls[1]})", kind,
+                     dtype="long" if kind == "int" else "double")
+        if name == "ABS":
+            return V(f"ABS({sqls[0]})", vs[0].kind if vs[0].kind in ("int", "float")
+                     else "float", dtype=vs[0].dtype, unit=vs[0].unit)
+        if name in ("CEILING", "FLOOR"):
+            kind = "int" if vs[0].kind == "int" else "float"
+            return V(f"{name}({sqls[0]})", kind, dtype="long" if kind == "int" else "double",
+                     unit=vs[0].unit)
+        fn = MATH[name]
+        sql = f"{fn}({', '.join(sqls)})"
+        const = None
+        if all(isinstance(c, int | float) and not isinstance(c, bool) for c in consts):
+            try:
+                const = PY_MATH[name](*consts)
+                if not math.isfinite(const):
+                    const = None
+            except (ValueError, OverflowError, ZeroDivisionError):
+                const = None
+        unit = {"DEGREES": "deg", "RADIANS": "rad"}.get(name)
+        return V(sql if const is None else self.numlit(const), "float", dtype="double",
+                 const=const, unit=unit)
+
+    def in_unit(self, e, scope, allow_alias) -> V:
+        v = self.scalar(e.args[0], scope, allow_alias)
+        self.need(v, NUMERIC, e.args[0], "IN_UNIT")
+        target = e.args[1].value
+        if not v.unit:
+            raise error_at(e.args[0], "IN_UNIT needs a value with a known unit "
+                           "(a column with a unit)")
+        try:
+            from astropy import units as u
+
+            factor = u.Unit(v.unit).to(u.Unit(target))
+        except Exception:  # noqa: BLE001 - astropy raises many types
+            raise error_at(e, f"cannot convert unit '{v.unit}' to '{target}'") from None
+        return V(f"({v.sql} * {geo.num(factor)})", "float", dtype="double", unit=target)
+
+    # -- geometry ------------------------------------------------------------
+    def coordsys(self, lit) -> None:
+        if lit is None or lit.kind == "null":
+            return
+        s = lit.value.strip().upper()
+        if s == "" or s == "ICRS" or s.startswith("ICRS "):
+            return
+        raise error_at(lit, f"coordinate system '{lit.value}' is not supported: "
+                       "this service only has ICRS positions")
+
+    def coord(self, e, scope, allow_alias, what) -> V:
+        v = self.scalar(e, scope, allow_alias)
+        self.need(v, NUMERIC, e, what)
+        if v.kind == "null":
+            return V("NULL", "float", dtype="double")
+        return v
+
+    def point_arg(self, e, scope, allow_alias, what) -> V:
+        v = self.value(e, scope, allow_alias)
+        if v.kind != "point":
+            raise error_at(e, f"{what} needs a POINT here")
+        return v
+
+    def geometry(self, e, scope, allow_alias) -> V:
+        self.coordsys(e.sys)
+        if isinstance(e, n.Point):
+            x = self.coord(e.x, scope, allow_alias, "POINT")
+            y = self.coord(e.y, scope, allow_alias, "POINT")
+            return V(None, "point", parts=[x, y])
+        if isinstance(e, n.Circle):
+            if e.center is not None:
+                c = self.point_arg(e.center, scope, allow_alias, "CIRCLE")
+                x, y = c.parts
+            else:
+                x = self.coord(e.x, scope, allow_alias, "CIRCLE")
+                y = self.coord(e.y, scope, allow_alias, "CIRCLE")
+            r = self.coord(e.r, scope, allow_alias, "CIRCLE")
+            if r.const is not None and r.const < 0:
+                raise error_at(e.r, "a CIRCLE radius cannot be negative")
+            return V(None, "circle", parts=[x, y, r])
+        if isinstance(e, n.Box):
+            if e.center is not None:
+                c = self.point_arg(e.center, scope, allow_alias, "BOX")
+                x, y = c.parts
+            else:
+                x = self.coord(e.x, scope, allow_alias, "BOX")
+                y = self.coord(e.y, scope, allow_alias, "BOX")
+            w = self.coord(e.w, scope, allow_alias, "BOX")
+            h = self.coord(e.h, scope, allow_alias, "BOX")
+            vals = [x.const, y.const, w.const, h.const]
+            if not all(isinstance(v, int | float) for v in vals):
+                raise error_at(e, "BOX needs constant centre and size on this service")
+            try:
+                verts = geo.box_vertices(*map(float, vals))
+            except ValueError as exc:
+                raise error_at(e, str(exc)) from None
+            return self.const_polygon(verts)
+        # polygon
+        if e.points is not None:
+            coords = []
+            for p in e.points:
+                pv = self.point_arg(p, scope, allow_alias, "POLYGON")
+                coords.extend(pv.parts)
+        else:
+            coords = []
+            for x, y in e.coords:
+                coords.append(self.coord(x, scope, allow_alias, "POLYGON"))
+                coords.append(self.coord(y, scope, allow_alias, "POLYGON"))
+        return V(None, "polygon", parts=coords)
+
+    def const_polygon(self, verts) -> V:
+        parts = []
+        for ra, dec in verts:
+            parts.append(V(self.numlit(ra), "float", dtype="double", const=ra))
+            parts.append(V(self.numlit(dec), "float", dtype="double", const=dec))
+        return V(None, "polygon", parts=parts)
+
+    def geo_value(self, e, scope, allow_alias, fname) -> V:
+        v = self.value(e, scope, allow_alias)
+        if v.kind == "stored":
+            raise error_at(e, f"{fname} on the geometry column '{v.meta.name}' is not "
+                           "supported by this service")
+        if v.kind not in GEOM:
+            raise error_at(e, f"type error: {fname} needs a geometry (POINT, CIRCLE, "
+                           "POLYGON, BOX)")
+        return v
+
+    def geofunc(self, e: n.FuncCall, scope, allow_alias) -> V:  # noqa: C901
+        name = e.name
+        if name == "DISTANCE":
+            if len(e.args) == 4:
+                vs = [self.coord(a, scope, allow_alias, "DISTANCE") for a in e.args]
+                p1 = V(None, "point", parts=vs[:2])
+                p2 = V(None, "point", parts=vs[2:])
+            else:
+                p1, p2 = (self.geo_value(a, scope, allow_alias, name) for a in e.args)
+                for p, a in ((p1, e.args[0]), (p2, e.args[1])):
+                    if p.kind != "point":
+                        raise error_at(a, "DISTANCE needs two POINTs")
+            sql = geo.distance_sql(p1.parts[0].sql, p1.parts[1].sql, p2.parts[0].sql,
+                                   p2.parts[1].sql, self.dialect)
+            cone = None
+            for a, b in ((p1, p2), (p2, p1)):
+                c = _const_point(b)
+                if c is not None and _const_point(a) is None:
+                    cone = (a, c[0], c[1])
+                    break
+            c1, c2 = _const_point(p1), _const_point(p2)
+            if c1 is not None and c2 is not None:
+                d = _py_distance(c1, c2)
+                return V(self.numlit(d), "float", dtype="double", const=d, unit="deg")
+            return V(sql, "float", dtype="double", unit="deg", cone=cone)
+        if name in ("CONTAINS", "INTERSECTS"):
+            a, b = (self.geo_value(x, scope, allow_alias, name) for x in e.args)
+            return V(self.geo_pred(name, a, b, e), "pred")
+        v = self.geo_value(e.args[0], scope, allow_alias, name)
+        if name == "COORDSYS":
+            return V(self.qs("ICRS"), "str", dtype="char", const="ICRS")
+        if name in ("COORD1", "COORD2"):
+            if v.kind != "point":
+                raise error_at(e.args[0], f"{name} needs a POINT")
+            p = v.parts[0 if name == "COORD1" else 1]
+            return V(p.sql, "float", dtype="double", const=p.const, unit="deg")
+        if name == "CENTROID":
+            if v.kind == "point":
+                return v
+            if v.kind == "circle":
+                return V(None, "point", parts=v.parts[:2])
+            verts = _const_vertices(v)
+            if verts is None:
+                raise error_at(e, "CENTROID needs a constant polygon on this service")
+            ra, dec = geo.polygon_centroid(verts)
+            return V(None, "point", parts=[V(self.numlit(ra), "float", const=ra),
+                                           V(self.numlit(dec), "float", const=dec)])
+        if name == "AREA":
+            if v.kind == "point":
+                return V("0.0", "float", dtype="double", const=0.0, unit="deg**2")
+            if v.kind == "circle":
+                r = v.parts[2]
+                if r.const is not None:
+                    a = geo.circle_area(float(r.const))
+                    return V(self.numlit(a), "float", dtype="double", const=a, unit="deg**2")
+                k = geo.num(2 * math.pi * (180 / math.pi) ** 2)
+                return V(f"({k} * (1 - COS(RADIANS({r.sql}))))",
+                         "float", dtype="double", unit="deg**2")
+            verts = _const_vertices(v)
+            if verts is None:
+                raise error_at(e, "AREA needs a constant polygon on this service")
+            a = geo.polygon_area(verts)
+            return V(self.numlit(a), "float", dtype="double", const=a, unit="deg**2")
+        raise error_at(e, f"{name} is not supported")  # pragma: no cover
+
+    def geo_pred(self, name, a: V, b: V, node) -> str:
+        if name == "INTERSECTS" and b.kind == "point" and a.kind != "point":
+            a, b = b, a
+        if a.kind == "point" and b.kind == "point":
+            return (f"({a.parts[0].sql} = {b.parts[0].sql} AND "
+                    f"{a.parts[1].sql} = {b.parts[1].sql})")
+        if a.kind == "point" and b.kind == "circle":
+            return self.point_in_circle(a, b)
+        if name == "INTERSECTS" and a.kind == "circle" and b.kind == "circle":
+            d = geo.distance_sql(a.parts[0].sql, a.parts[1].sql, b.parts[0].sql,
+                                 b.parts[1].sql, self.dialect)
+            return f"({d} <= {a.parts[2].sql} + {b.parts[2].sql})"
+        if name == "CONTAINS" and a.kind == "circle" and b.kind == "circle":
+            d = geo.distance_sql(a.parts[0].sql, a.parts[1].sql, b.parts[0].sql,
+                                 b.parts[1].sql, self.dialect)
+            return f"({d} + {a.parts[2].sql} <= {b.parts[2].sql})"
+        if a.kind == "point" and b.kind == "polygon":
+            verts = _const_vertices(b)
+            if verts is None:
+                raise error_at(node, f"{name} with a POLYGON needs constant vertices on "
+                               "this service")
+            if _const_point(a) is not None:
+                raise error_at(node, f"{name} of a constant point in a polygon is not "
+                               "supported")
+            try:
+                return geo.polygon_sql(a.parts[0].sql, a.parts[1].sql, verts, self.dialect)
+            except ValueError as exc:
+                raise error_at(node, str(exc)) from None
+        raise error_at(node, f"{name}({a.kind.upper()}, {b.kind.upper()}) is not supported "
+                       "by this service")
+
+    def point_in_circle(self, p: V, c: V) -> str:
+        cp = V(None, "point", parts=c.parts[:2])
+        r = c.parts[2]
+        pc, cc = _const_point(p), _const_point(cp)
+        if r.const is not None and not isinstance(r.const, str):
+            if cc is not None and pc is None:
+                return self.cone(p, cc[0], cc[1], float(r.const))
+            if pc is not None and cc is None:
+                return self.cone(cp, pc[0], pc[1], float(r.const))
+            if pc is not None and cc is not None:
+                return "(1 = 1)" if _py_distance(pc, cc) <= r.const else "(1 = 0)"
+            lim = geo.num(math.sin(math.radians(min(float(r.const), 180.0)) / 2) ** 2)
+        else:
+            lim = f"POWER(SIN(RADIANS({r.sql}) / 2), 2)"
+        hav = geo.hav_sql(p.parts[0].sql, p.parts[1].sql, cp.parts[0].sql, cp.parts[1].sql)
+        return f"({hav} <= {lim})"
+
+    def cone(self, p: V, ra0, dec0, r: float, strict=False) -> str:
+        if not -90 <= dec0 <= 90:
+            raise ADQLError(f"declination {dec0} is outside [-90, 90]")
+        try:
+            return geo.cone_sql(p.parts[0].sql, p.parts[1].sql, float(ra0), float(dec0),
+                                float(r), self.dialect, strict=strict)
+        except ValueError as exc:
+            raise ADQLError(str(exc)) from None
+
+
+GEO_FUNCS = frozenset({"DISTANCE", "CONTAINS", "INTERSECTS", "COORD1", "COORD2", "COORDSYS",
+                       "CENTROID", "AREA"})
+MATH = {
+    "ACOS": "ACOS", "ASIN": "ASIN", "ATAN": "ATAN", "ATAN2": "ATAN2", "COS": "COS",
+    "COT": "COT", "SIN": "SIN", "TAN": "TAN", "DEGREES": "DEGREES", "RADIANS": "RADIANS",
+    "EXP": "EXP", "LOG": "LN", "LOG10": "LOG10", "POWER": "POWER", "SQRT": "SQRT",
+    "PI": "PI", "RAND": "RAND", "ROUND": "ROUND", "TRUNCATE": "TRUNCATE", "MOD": "MOD",
+    "ABS": "ABS", "CEILING": "CEILING", "FLOOR": "FLOOR",
+}
+PY_MATH = {
+    "ACOS": math.acos, "ASIN": math.asin, "ATAN": math.atan, "ATAN2": math.atan2,
+    "COS": math.cos, "COT": lambda x: 1 / math.tan(x), "SIN": math.sin, "TAN": math.tan,
+    "DEGREES": math.degrees, "RADIANS": math.radians, "EXP": math.exp, "LOG": math.log,
+    "LOG10": math.log10, "POWER": math.pow, "SQRT": math.sqrt,
+}
+
+
+def _flip(op: str) -> str:
+    return {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
+
+
+def _fold(op, a, b):
+    if isinstance(a, str) or isinstance(b, str):
+        return None
+    try:
+        if op == "+":
+            return a + b
+        if op == "-":
+            return a - b
+        if op == "*":
+            r = a * b
+            return r if not isinstance(r, int) or abs(r) < 2**63 else None
+        if op == "/":
+            if b == 0:
+                return None
+            if isinstance(a, int) and isinstance(b, int):
+                q = abs(a) // abs(b)
+                return q if (a >= 0) == (b >= 0) else -q
+            return a / b
+    except (OverflowError, ZeroDivisionError):
+        return None
+    return None
+
+
+def _unify(vs, node):
+    kinds = {v.kind for v in vs} - {"null", "any"}
+    if not kinds:
+        return "any", None
+    if kinds <= {"int"}:
+        return "int", "long"
+    if kinds <= {"int", "float"}:
+        return "float", "double"
+    if len(kinds) == 1:
+        k = kinds.pop()
+        return k, "char" if k in ("str", "ts") else None
+    raise error_at(node, "type error: the alternatives have incompatible types")
+
+
+def _const_point(p: V):
+    if p.kind != "point":
+        return None
+    a, b = p.parts
+    if isinstance(a.const, int | float) and isinstance(b.const, int | float):
+        return float(a.const), float(b.const)
+    return None
+
+
+def _const_vertices(v: V):
+    if v.kind != "polygon":
+        return None
+    cs = [p.const for p in v.parts]
+    if not all(isinstance(c, int | float) and not isinstance(c, bool) for c in cs):
+        return None
+    return [(float(cs[i]), float(cs[i + 1])) for i in range(0, len(cs), 2)]
+
+
+def _py_distance(a, b) -> float:
+    ra1, d1, ra2, d2 = map(math.radians, (a[0], a[1], b[0], b[1]))
+    h = math.sin((d2 - d1) / 2) ** 2 + math.cos(d1) * math.cos(d2) * math.sin((ra2 - ra1) / 2) ** 2
+    return math.degrees(2 * math.asin(math.sqrt(min(1.0, h))))
+
+
+def translate(query: Query | str, schema: Schema, dialect: str,
+              limit: int | None = None) -> Translation:
+    """Translate ADQL (text or parsed :class:`Query`) to SQL for ``dialect``.
+
+    ``dialect`` is "sqlite" or "mysql"; ``limit`` caps the number of rows
+    returned (combined with TOP).  Raises :class:`ADQLError`.
+    """
+    if dialect not in DIALECTS:
+        raise ADQLError(f"unknown SQL dialect {dialect!r}; use 'sqlite' or 'mysql'")
+    if limit is not None and (not isinstance(limit, int) or limit < 0):
+        raise ADQLError("limit must be a non-negative integer")
+    if isinstance(query, str):
+        query = parse(query)
+    if not isinstance(schema, Schema):
+        schema = Schema(schema)
+    try:
+        return Translator(query, schema, dialect).top(limit)
+    except RecursionError:
+        raise ADQLError("the query is nested too deeply", 1, 1) from None
