@@ -18,6 +18,7 @@ import binascii
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -126,6 +127,13 @@ def _principal_for(conn: sa.Connection, row: sa.Row) -> Principal:
     return Principal(name=row.name, sources=frozenset(sources), admin=bool(row.is_admin))
 
 
+#: verified Basic credentials: sha256(header) -> (principal, expiry).  PBKDF2
+#: costs ~0.1 s by design; clients such as pyvo send the header on every
+#: request, so a verified header is trusted for a short while.
+_BASIC_CACHE: dict[str, tuple[Principal, float]] = {}
+BASIC_CACHE_SECONDS = 30.0
+
+
 def authenticate(engine: sa.Engine, authorization: str | None) -> Principal | None:
     """The principal of an ``Authorization`` header.
 
@@ -134,6 +142,20 @@ def authenticate(engine: sa.Engine, authorization: str | None) -> Principal | No
     """
     if not authorization:
         return ANONYMOUS
+    key = hashlib.sha256(f"{id(engine)}:{authorization}".encode()).hexdigest()
+    cached = _BASIC_CACHE.get(key)
+    now = time.monotonic()
+    if cached is not None and cached[1] > now:
+        return cached[0]
+    who = _authenticate(engine, authorization)
+    if who is not None and authorization.lower().startswith("basic "):
+        if len(_BASIC_CACHE) > 1000:
+            _BASIC_CACHE.clear()
+        _BASIC_CACHE[key] = (who, now + BASIC_CACHE_SECONDS)
+    return who
+
+
+def _authenticate(engine: sa.Engine, authorization: str) -> Principal | None:
     scheme, _, value = authorization.partition(" ")
     scheme = scheme.lower()
     value = value.strip()
