@@ -1,4 +1,8 @@
-"""``skvo serve``: gunicorn in production, Flask's development server on request."""
+"""``skvo serve``: gunicorn in production, Flask's development server on request.
+
+Beside the web workers it runs the async job runner (:mod:`voservice.jobs`),
+a separate process that executes UWS jobs; it stops with the server.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,16 @@ from voservice.config import Settings
 
 def serve(settings: Settings, dev: bool = False) -> int:
     """Serve the application until interrupted; returns an exit code."""
+    from voservice.jobs import start_runner, stop_runner
+
+    runner = start_runner(settings)
+    try:
+        return _serve_web(settings, dev)
+    finally:
+        stop_runner(runner)  # a no-op in gunicorn's workers, which unwind through here too
+
+
+def _serve_web(settings: Settings, dev: bool) -> int:
     from voservice.app import create_app
 
     host = settings.get("server", "host")
