@@ -39,9 +39,10 @@ def _serve_web(settings: Settings, dev: bool) -> int:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", settings.get("server", "workers"))
             self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", 8)
+            self.cfg.set("threads", 16)  # blocking UWS WAITs hold a thread each
             self.cfg.set("timeout", max(120, settings.get("vo", "sync_timeout") + 30))
             self.cfg.set("accesslog", "-")
+            self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             return create_app(settings)
