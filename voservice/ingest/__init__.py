@@ -1,0 +1,258 @@
+"""The uploader: validate an upload tree and load its series into the stores.
+
+``ingest(stores, path)`` walks the tree (:mod:`.tree`), reads and validates
+each series' files (:mod:`.csvfiles`) and loads every good series atomically
+(:mod:`.load`); it returns an :class:`IngestReport` listing every problem as
+``file:line: column: what is wrong``.  ``run_ingest(settings, path)`` is the
+``skvo ingest`` command: it opens the stores, prints a progress bar and the
+report, and returns the exit code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import sqlalchemy as sa
+
+from voservice.config import Settings
+from voservice.ingest.csvfiles import read_data, read_meta
+from voservice.ingest.load import (
+    Existing,
+    IngestLocked,
+    Loader,
+    Prepared,
+    UndoError,
+    ingest_lock,
+)
+from voservice.ingest.problems import Problem, Problems
+from voservice.ingest.stores import Stores, open_stores
+from voservice.ingest.tree import SeriesFiles, SeriesKey, walk
+
+__all__ = ["IngestReport", "Stores", "ingest", "open_stores", "prepare", "run_ingest"]
+
+_MAGIC = {"image/png": (b"\x89PNG\r\n\x1a\n",), "image/jpeg": (b"\xff\xd8\xff",)}
+
+
+@dataclass
+class IngestReport:
+    """The outcome of one ingest run."""
+
+    path: Path
+    dry_run: bool = False
+    loaded: list[SeriesKey] = field(default_factory=list)  # (dry run: would be loaded)
+    replaced: list[SeriesKey] = field(default_factory=list)  # loaded over a changed series
+    skipped: list[SeriesKey] = field(default_factory=list)  # already loaded, unchanged
+    changed: list[SeriesKey] = field(default_factory=list)  # files differ from the loaded ones
+    failed: list[SeriesKey] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    points: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+    parse_seconds: float = 0.0
+    store_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when every series loaded or was already there."""
+        return not (self.failed or self.changed or self.problems)
+
+    def lines(self) -> list[str]:
+        """Notices, problems and the changed series, one per line."""
+        out = [f"notice: {n}" for n in self.notices]
+        out += [str(p) for p in sorted(self.problems)]
+        out += [
+            f"{key}: changed since it was loaded (its meta or data file differs); not loaded, "
+            "run `skvo ingest --replace` to delete the old series and load the new files"
+            for key in self.changed
+        ]
+        return out
+
+    def summary(self) -> str:
+        """One paragraph: counts, points, frames and times."""
+        verb = "would load" if self.dry_run else "loaded"
+        text = (
+            f"{verb} {len(self.loaded)} series ({self.points} points, {self.frames} frames)"
+            f"{f', replaced {len(self.replaced)}' if self.replaced else ''}; "
+            f"skipped {len(self.skipped)} (already loaded); changed {len(self.changed)}; "
+            f"failed {len(self.failed)}; {len(self.problems)} problems; "
+            f"{self.seconds:.2f} s (read+validate {self.parse_seconds:.2f} s, "
+            f"store {self.store_seconds:.2f} s)"
+        )
+        if self.points and self.seconds > 0:
+            text += f", {self.points / self.seconds:,.0f} points/s"
+        return text
+
+
+def _check_frames(files: SeriesFiles, n_points: int | None, probs: list[Problem]) -> None:
+    for frame in files.frames:
+        if n_points is not None and frame.index >= n_points:
+            probs.append(Problem(frame.rel, 0, "-",
+                                 f"frame {frame.index} has no data row "
+                                 f"(the data table has {n_points} rows, 0-based index)"))
+        with frame.path.open("rb") as fh:
+            head = fh.read(8)
+        if not head:
+            probs.append(Problem(frame.rel, 0, "-", "image file is empty"))
+        elif not head.startswith(_MAGIC[frame.content_type]):
+            kind = frame.content_type.split("/")[1].upper()
+            probs.append(Problem(frame.rel, 0, "-", f"not a {kind} file"))
+
+
+def prepare(files: SeriesFiles, base: Path) -> tuple[Prepared | None, list[Problem]]:
+    """Read and validate every file of one series; all problems are returned."""
+    problems = list(files.problems)
+    meta = data = None
+    if files.meta is not None:
+        rel = files.meta.relative_to(base).as_posix()
+        probs = Problems(rel)
+        meta = read_meta(files.meta, rel, files.key.bandpass, files.key.night, probs)
+        problems += probs.items
+    if files.data is not None:
+        rel = files.data.relative_to(base).as_posix()
+        probs = Problems(rel)
+        data = read_data(files.data, rel, files.night_date, probs)
+        problems += probs.items
+    _check_frames(files, len(data) if data is not None else None, problems)
+    if problems or meta is None or data is None:
+        return None, problems
+    return Prepared(files.key, meta, data, files.frames), []
+
+
+def _find(loader: Loader | None, prepared: Prepared) -> Existing | None:
+    if loader is None:
+        return None
+    try:
+        return loader.find(prepared.key, prepared.meta.hash)
+    except sa.exc.OperationalError:  # dry run on a database without the tables
+        return None
+    except sa.exc.ProgrammingError:
+        return None
+
+
+def ingest(
+    stores: Stores | None,
+    path: Path,
+    dry_run: bool = False,
+    replace: bool = False,
+    progress: bool = True,
+    stream: TextIO | None = None,
+) -> IngestReport:
+    """Validate the tree at ``path`` and load its good series.
+
+    ``stores`` may be None for a dry run (then nothing is compared with the
+    database).  ``replace`` deletes a loaded series whose files changed and
+    loads the new files.  A progress bar goes to ``stream`` when it is a
+    terminal and ``progress`` is true.
+    """
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    base = Path(path)
+    report = IngestReport(base, dry_run=dry_run)
+    tree = walk(base)
+    report.problems += tree.problems
+    report.notices += tree.notices
+    report.parse_seconds += time.perf_counter() - started
+    loader = Loader(stores.engine, stores.timeseries, stores.media) if stores else None
+    stream = stream if stream is not None else sys.stderr
+    show = progress and hasattr(stream, "isatty") and stream.isatty()
+    bar = tqdm(tree.series, file=stream, disable=not show, unit="series", desc="ingest")
+    with contextlib.ExitStack() as stack:
+        if stores is not None and not dry_run:
+            stack.enter_context(ingest_lock(stores.engine))
+        _run(bar, base, loader, report, dry_run, replace)
+    bar.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _run(bar: Iterable[SeriesFiles], base: Path, loader: Loader | None, report: IngestReport,
+         dry_run: bool, replace: bool) -> None:
+    for files in bar:
+        t0 = time.perf_counter()
+        prepared, problems = prepare(files, base)
+        report.parse_seconds += time.perf_counter() - t0
+        if prepared is None:
+            report.failed.append(files.key)
+            report.problems += problems
+            continue
+        t1 = time.perf_counter()
+        try:
+            _load_one(loader, prepared, files, report, dry_run, replace)
+        finally:
+            report.store_seconds += time.perf_counter() - t1
+
+
+def _load_one(loader: Loader | None, prepared: Prepared, files: SeriesFiles,
+              report: IngestReport, dry_run: bool, replace: bool) -> None:
+    key = prepared.key
+    existing = _find(loader, prepared)
+    replacing = False
+    if existing is not None:
+        if existing.key != key:
+            report.failed.append(key)
+            report.problems.append(Problem(
+                files.meta.relative_to(report.path).as_posix() if files.meta else files.dir_rel,
+                0, "-", f"same metadata and night (observation hash {existing.observation_hash})"
+                f" as the loaded series {existing.key}"))
+            return
+        if (existing.meta_md5, existing.data_md5) == (prepared.meta.md5, prepared.data.md5):
+            report.skipped.append(key)
+            return
+        if not replace:
+            report.changed.append(key)
+            return
+        replacing = True
+    if dry_run or loader is None:
+        (report.replaced if replacing else report.loaded).append(key)
+        report.points += len(prepared.data)
+        report.frames += len(prepared.frames)
+        return
+    try:
+        if existing is not None:
+            loader.delete(existing.observation_id)
+        result = loader.load(prepared)
+    except UndoError as exc:
+        report.failed.append(key)
+        report.problems.append(Problem(files.dir_rel, 0, "-",
+                                       f"loading failed and cleaning up failed too: {exc}"))
+        return
+    except Exception as exc:  # a store refused: nothing of the series was kept
+        report.failed.append(key)
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        report.problems.append(Problem(files.dir_rel, 0, "-",
+                                       f"loading failed, nothing kept: {message}"))
+        return
+    (report.replaced if replacing else report.loaded).append(key)
+    report.points += result.points
+    report.frames += result.frames
+
+
+def run_ingest(
+    settings: Settings,
+    path: Path | None = None,
+    dry_run: bool = False,
+    replace: bool = False,
+    stream: TextIO = sys.stderr,
+) -> int:
+    """``skvo ingest``: load ``path`` (default ``[general] base_path``); the exit code."""
+    base = Path(path) if path is not None else Path(settings.get("general", "base_path"))
+    stores = open_stores(settings, create=not dry_run)
+    try:
+        report = ingest(stores, base, dry_run=dry_run, replace=replace, stream=stream)
+    except IngestLocked as exc:
+        print(f"skvo ingest: {exc}", file=stream)
+        return 1
+    finally:
+        stores.close()
+    for line in report.lines():
+        print(line, file=stream)
+    print(report.summary(), file=stream)
+    return 0 if report.ok else 1

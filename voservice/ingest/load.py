@@ -1,0 +1,415 @@
+"""Load one validated series into the three stores, all or nothing.
+
+The metadata rows go in one database transaction; the points go to the
+time-series store and the frames to the media store while that transaction
+is open.  When anything fails the transaction is rolled back and the points
+and frames already written are deleted again, so nothing of the series stays
+anywhere.  Dimension rows (organisation, target, ...) are get-or-create and
+cached for the run; a cache entry made in a rolled-back transaction is
+forgotten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import inspect
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from voservice import bandpasses, tables
+from voservice.ingest.csvfiles import Data, Meta
+from voservice.ingest.tree import Frame, SeriesKey
+
+_EPOCH = dt.datetime(1970, 1, 1)
+MJD_UNIX_EPOCH = 40587.0
+
+
+def t(name: str) -> sa.Table:
+    """A table of the skvo schema."""
+    return tables.sa_table(f"skvo.{name}")
+
+
+def to_datetime(us: int) -> dt.datetime:
+    """Unix µs -> naive UTC datetime."""
+    return _EPOCH + dt.timedelta(microseconds=int(us))
+
+
+def to_mjd(us: np.ndarray | int) -> Any:
+    """Unix µs -> MJD (UTC)."""
+    return MJD_UNIX_EPOCH + np.asarray(us, dtype=np.float64) / 86_400e6
+
+
+@dataclass
+class Prepared:
+    """A series ready to load: its key, parsed meta and data, checked frames."""
+
+    key: SeriesKey
+    meta: Meta
+    data: Data
+    frames: list[Frame]
+
+
+@dataclass
+class Existing:
+    """An observation already in the database under a series key (or hash)."""
+
+    observation_id: int
+    observation_uuid: str
+    observation_hash: str
+    meta_md5: str
+    data_md5: str
+    key: SeriesKey
+
+
+@dataclass
+class LoadResult:
+    """What loading a series wrote."""
+
+    observation_uuid: str
+    photometry_id: int
+    points: int
+    frames: int
+
+
+@dataclass
+class _DimCache:
+    ids: dict[tuple[str, tuple[Any, ...]], int] = field(default_factory=dict)
+    pending: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+
+
+class Loader:
+    """Writes series into a metadata engine, a time-series store and a media store."""
+
+    def __init__(self, engine: sa.Engine, timeseries: Any, media: Any) -> None:
+        self.engine = engine
+        self.timeseries = timeseries
+        self.media = media
+        self._cache = _DimCache()
+        params = inspect.signature(timeseries.put).parameters
+        self._put_conn_arg = next((p for p in ("conn", "connection") if p in params), None)
+
+    # ---------------------------------------------------------------- look-ups
+
+    def find(self, key: SeriesKey, observation_hash: str) -> Existing | None:
+        """The observation stored under a series key, else one with the same hash."""
+        obs = t("observation")
+        night = f"{key.night[:4]}-{key.night[4:6]}-{key.night[6:]}"
+        cols = [obs.c.observation_id, obs.c.observation_uuid, obs.c.observation_hash,
+                obs.c.meta_md5, obs.c.data_md5, obs.c.source, obs.c.night,
+                obs.c.target_folder, obs.c.bandpass_folder]
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(*cols).where(
+                obs.c.source == key.source, obs.c.night == night,
+                obs.c.target_folder == key.target, obs.c.bandpass_folder == key.bandpass,
+            )).first()
+            if row is None:
+                row = conn.execute(
+                    sa.select(*cols).where(obs.c.observation_hash == observation_hash)
+                ).first()
+        if row is None:
+            return None
+        return Existing(row.observation_id, row.observation_uuid, row.observation_hash,
+                        row.meta_md5, row.data_md5,
+                        SeriesKey(row.source, row.night.replace("-", ""), row.target_folder,
+                                  row.bandpass_folder))
+
+    # ---------------------------------------------------------------- dimensions
+
+    def _get_or_create(self, conn: sa.Connection, name: str, match: dict[str, Any],
+                       values: dict[str, Any]) -> int:
+        cache_key = (name, tuple(match.values()))
+        found = self._cache.ids.get(cache_key)
+        if found is not None:
+            return found
+        table = t(name)
+        pk = next(iter(table.primary_key.columns))
+        found = conn.execute(
+            sa.select(pk).where(*(table.c[k] == v for k, v in match.items()))
+        ).scalar()
+        if found is None:
+            found = conn.execute(table.insert().values(**match, **values)).inserted_primary_key[0]
+            self._cache.pending.append(cache_key)
+        self._cache.ids[cache_key] = int(found)
+        return int(found)
+
+    def _dimensions(self, conn: sa.Connection, meta: Meta) -> dict[str, int]:
+        g = meta.get
+        org = self._get_or_create(conn, "organisation",
+                                  {"organisation_did": g("organisation.organisation_did")},
+                                  {"organisation": g("organisation.organisation"),
+                                   "email": g("organisation.email")})
+        dataid = self._get_or_create(conn, "dataid", {
+            "organisation_id": org, "title": g("dataid.title"),
+            "publisher": g("dataid.publisher"), "publisher_did": g("dataid.publisher_did"),
+        }, {})
+        facility = self._get_or_create(conn, "facility",
+                                       {"facility_uid": g("facility.facility_uid")},
+                                       {"facility": g("facility.facility"),
+                                        "description": g("facility.description")})
+        instrument = self._get_or_create(conn, "instrument",
+                                         {"instrument_uid": g("instrument.instrument_uid")}, {
+            "instrument": g("instrument.instrument"),
+            "instrument_hash": meta.instrument_hash,
+            "telescope": g("instrument.telescope"),
+            "camera": g("instrument.camera"),
+            "spectroscope": g("instrument.spectroscope"),
+            "field_of_view": meta.field_of_view,
+            "description": g("instrument.description"),
+        })
+        uid = g("bandpass.bandpass_uid") or ""
+        filt = bandpasses.lookup(uid)
+        bandpass = self._get_or_create(conn, "bandpass", {"bandpass_uid": uid}, {
+            "bandpass": g("bandpass.bandpass"),
+            "spectral_band_type": g("bandpass.spectral_band_type"),
+            "photometric_system": g("bandpass.photometric_system"),
+            "wavelength_eff": filt.wavelength_eff if filt else None,
+            "wavelength_min": filt.wavelength_min if filt else None,
+            "wavelength_max": filt.wavelength_max if filt else None,
+            "mag_ucd": filt.mag_ucd if filt else None,
+        })
+        target = self._get_or_create(conn, "target", {
+            "catalogue": g("target.catalogue"), "catalogue_value": g("target.catalogue_value"),
+        }, {
+            "target": g("target.target"),
+            "description": g("target.description"),
+            "right_ascension": meta.right_ascension,
+            "declination": meta.declination,
+            "equinox": g("target.equinox") or "J2000",
+            "target_class": g("target.target_class"),
+        })
+        return {"dataid_id": dataid, "facility_id": facility, "instrument_id": instrument,
+                "bandpass_id": bandpass, "target_id": target}
+
+    # ---------------------------------------------------------------- loading
+
+    def load(self, series: Prepared) -> LoadResult:
+        """Write one series to all three stores, or nothing at all (then raise).
+
+        When the time-series store can write through our connection (the SQL
+        store), points and metadata commit in one transaction.  Otherwise the
+        points and frames are written first under a photometry id taken in
+        advance (:func:`ingest_lock` keeps other uploaders away) and the
+        metadata transaction commits last: readers, who start from the
+        metadata, never see a half-loaded series.
+        """
+        from voservice.stores.timeseries.base import Points, SeriesRef
+
+        key, meta, data = series.key, series.meta, series.data
+        obs_uuid = str(uuid.uuid4())
+        series_key = f"{obs_uuid}/{key.bandpass}"
+        points = Points(
+            time_us=data.time_us, magnitude=data.magnitude,
+            magnitude_error=data.magnitude_error, exposure=data.exposure,
+            flux_calibration=data.flux_calibration,
+            flux_calibration_level=data.flux_calibration_level,
+            timeframe_reference_position=data.timeframe_reference_position,
+        )
+
+        def make_ref(phot_id: int) -> SeriesRef:
+            return SeriesRef(
+                series_id=int(phot_id), observation_uuid=obs_uuid, target=key.target,
+                bandpass_uid=key.bandpass, source=key.source,
+                instrument_hash=meta.instrument_hash,
+                start_us=int(data.time_us[0]), end_us=int(data.time_us[-1]),
+            )
+
+        stored: list[Any] = []
+        ref: SeriesRef | None = None
+        self._cache.pending.clear()
+        try:
+            for frame in series.frames:
+                stored.append(self.media.put(series_key, frame.index, frame.path.read_bytes(),
+                                             frame.content_type))
+            if not self._put_conn_arg:  # points first, under an id taken in advance
+                with self.engine.connect() as conn:
+                    reserved = self._next_photometry_id(conn)
+                ref = make_ref(reserved)
+                self.timeseries.delete(ref)  # leftovers of an interrupted run
+                self.timeseries.put(ref, points)
+            with self.engine.connect() as conn, conn.begin():
+                if ref is not None:
+                    phot_id = self._insert(conn, series, obs_uuid, series_key, stored,
+                                           ref.series_id)
+                else:  # one transaction for metadata and points
+                    phot_id = self._insert(conn, series, obs_uuid, series_key, stored, None)
+                    self.timeseries.put(make_ref(phot_id), points,
+                                        **{self._put_conn_arg: conn})
+        except BaseException:
+            self._undo(ref, stored)
+            raise
+        self._cache.pending.clear()
+        return LoadResult(obs_uuid, int(phot_id), len(data), len(series.frames))
+
+    def _next_photometry_id(self, conn: sa.Connection) -> int:
+        phot = t("photometry")
+        last = conn.execute(sa.select(sa.func.max(phot.c.photometry_id))).scalar()
+        self._last_id = max(int(last or 0), getattr(self, "_last_id", 0)) + 1
+        return self._last_id
+
+    def _insert(self, conn: sa.Connection, series: Prepared, obs_uuid: str, series_key: str,
+                stored: list[Any], phot_id: int | None) -> int:
+        """Insert the metadata rows of a series; returns the photometry id."""
+        key, meta, data = series.key, series.meta, series.data
+        ids = self._dimensions(conn, meta)
+        obs_id = conn.execute(t("observation").insert().values(
+            observation_uuid=obs_uuid,
+            observation_hash=meta.hash,
+            source=key.source,
+            night=f"{key.night[:4]}-{key.night[4:6]}-{key.night[6:]}",
+            target_folder=key.target,
+            bandpass_folder=key.bandpass,
+            target_id=ids["target_id"],
+            instrument_id=ids["instrument_id"],
+            facility_id=ids["facility_id"],
+            dataid_id=ids["dataid_id"],
+            access=meta.get("access.access"),
+            meta_md5=meta.md5,
+            data_md5=data.md5,
+            ingested=dt.datetime.now(dt.UTC),
+        )).inserted_primary_key[0]
+        values: dict[str, Any] = {"photometry_id": phot_id} if phot_id is not None else {}
+        phot_id = conn.execute(t("photometry").insert().values(
+            observation_id=obs_id, bandpass_id=ids["bandpass_id"], media=series_key,
+            n_frames=len(series.frames), **values, **_series_stats(data),
+        )).inserted_primary_key[0]
+        frame_rows = []
+        for frame, item in zip(series.frames, stored, strict=True):
+            us = int(data.time_us[frame.index])
+            frame_rows.append({
+                "photometry_id": phot_id, "frame_index": frame.index,
+                "obs_time": to_datetime(us), "mjd": float(to_mjd(us)),
+                "exposure": float(data.exposure[frame.index]),
+                "content_type": item.content_type, "size": item.size,
+                "md5": item.md5, "media_ref": item.ref,
+            })
+        if frame_rows:
+            conn.execute(t("frame").insert(), frame_rows)
+        return int(phot_id)
+
+    def _undo(self, ref: Any, stored: list[Any]) -> None:
+        """Delete what already reached the other stores (the transaction is rolled back)."""
+        errors: list[BaseException] = []
+        for cache_key in self._cache.pending:
+            self._cache.ids.pop(cache_key, None)
+        self._cache.pending.clear()
+        if ref is not None:
+            try:
+                self.timeseries.delete(ref)
+            except Exception as exc:
+                errors.append(exc)
+        for item in stored:
+            try:
+                self.media.delete(item.ref)
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise UndoError(f"could not undo everything: {errors[0]}") from errors[0]
+
+    # ---------------------------------------------------------------- removal
+
+    def delete(self, observation_id: int) -> None:
+        """Remove a loaded observation from all stores (for ``--replace``)."""
+        from voservice.stores.timeseries.base import SeriesRef
+
+        obs, phot, frame = t("observation"), t("photometry"), t("frame")
+        ins = t("instrument")
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(obs, ins.c.instrument_hash).join(
+                    ins, ins.c.instrument_id == obs.c.instrument_id
+                ).where(obs.c.observation_id == observation_id)
+            ).first()
+            if row is None:
+                return
+            series = conn.execute(sa.select(phot).where(
+                phot.c.observation_id == observation_id)).all()
+            for p in series:
+                refs = conn.execute(sa.select(frame.c.media_ref).where(
+                    frame.c.photometry_id == p.photometry_id)).scalars().all()
+                ref = SeriesRef(
+                    series_id=int(p.photometry_id), observation_uuid=row.observation_uuid,
+                    target=row.target_folder, bandpass_uid=row.bandpass_folder,
+                    source=row.source, instrument_hash=row.instrument_hash,
+                    start_us=_us(p.start_date), end_us=_us(p.end_date),
+                )
+                self.timeseries.delete(ref)
+                for media_ref in refs:
+                    self.media.delete(media_ref)
+                conn.execute(frame.delete().where(frame.c.photometry_id == p.photometry_id))
+            conn.execute(phot.delete().where(phot.c.observation_id == observation_id))
+            conn.execute(obs.delete().where(obs.c.observation_id == observation_id))
+
+
+class UndoError(RuntimeError):
+    """A failed series could not be removed from every store again."""
+
+
+class IngestLocked(RuntimeError):
+    """Another uploader is writing to the same database."""
+
+
+@contextlib.contextmanager
+def ingest_lock(engine: sa.Engine) -> Iterator[None]:
+    """Hold the database's uploader lock (one writing ``skvo ingest`` at a time)."""
+    busy = "another `skvo ingest` is loading into this database; try again when it is done"
+    if engine.dialect.name in ("mysql", "mariadb"):
+        name = f"skvo_ingest.{engine.url.database}"[:64]
+        with engine.connect() as conn:
+            if conn.execute(sa.text("SELECT GET_LOCK(:n, 0)"), {"n": name}).scalar() != 1:
+                raise IngestLocked(busy)
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": name})
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:" \
+            or database.startswith("file:"):
+        yield
+        return
+    import fcntl
+
+    with open(f"{database}.ingest-lock", "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IngestLocked(busy) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _us(value: dt.datetime) -> int:
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return (value - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+def _series_stats(data: Data) -> dict[str, Any]:
+    """The photometry row's summary of the points."""
+    calibrations = set(np.unique(data.flux_calibration).tolist())
+    positions = data.timeframe_reference_position
+    if np.all(positions == positions[0]):
+        refpos = str(positions[0])
+    else:
+        refpos = Counter(positions.tolist()).most_common(1)[0][0]
+    return {
+        "start_date": to_datetime(data.time_us[0]),
+        "end_date": to_datetime(data.time_us[-1]),
+        "mjd_start": float(to_mjd(data.time_us[0])),
+        "mjd_end": float(to_mjd(data.time_us[-1])),
+        "n_points": len(data),
+        "exposure_total": float(np.sum(data.exposure)),
+        "mag_min": float(np.min(data.magnitude)),
+        "mag_max": float(np.max(data.magnitude)),
+        "flux_calibration": calibrations.pop() if len(calibrations) == 1 else "mixed",
+        "time_refposition": refpos,
+    }

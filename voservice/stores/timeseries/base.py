@@ -1,0 +1,113 @@
+"""The time-series store interface: light-curve points of photometry series."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+#: MJD of the Unix epoch (1970-01-01T00:00:00 UTC)
+MJD_UNIX_EPOCH = 40587.0
+US_PER_DAY = 86_400_000_000
+
+
+class StoreError(Exception):
+    """A store could not do what was asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class SeriesRef:
+    """Identifies one photometry series (one observation night in one bandpass)."""
+
+    series_id: int  # photometry_id in the metadata database
+    observation_uuid: str
+    target: str  # target uid of the upload folder
+    bandpass_uid: str
+    source: str
+    instrument_hash: str
+    start_us: int  # first point, unix microseconds UTC
+    end_us: int  # last point
+
+
+@dataclass
+class Points:
+    """Column-oriented points of a series, sorted by time."""
+
+    time_us: np.ndarray  # int64 unix microseconds UTC
+    magnitude: np.ndarray  # float64
+    magnitude_error: np.ndarray  # float64
+    exposure: np.ndarray  # float64 seconds
+    flux_calibration: np.ndarray  # str: abs | dif
+    flux_calibration_level: np.ndarray  # int64
+    timeframe_reference_position: np.ndarray  # str
+
+    def __post_init__(self) -> None:
+        self.time_us = np.asarray(self.time_us, dtype=np.int64)
+        for name in ("magnitude", "magnitude_error", "exposure"):
+            setattr(self, name, np.asarray(getattr(self, name), dtype=np.float64))
+        self.flux_calibration_level = np.asarray(self.flux_calibration_level, dtype=np.int64)
+        for name in ("flux_calibration", "timeframe_reference_position"):
+            setattr(self, name, np.asarray(getattr(self, name), dtype=object))
+        n = len(self.time_us)
+        for f in fields(self):
+            if len(getattr(self, f.name)) != n:
+                raise ValueError(f"Points.{f.name} has {len(getattr(self, f.name))} values, "
+                                 f"time_us has {n}")
+
+    def __len__(self) -> int:
+        return len(self.time_us)
+
+    @property
+    def mjd(self) -> np.ndarray:
+        """Times as MJD (UTC)."""
+        return MJD_UNIX_EPOCH + self.time_us / US_PER_DAY
+
+    def __getitem__(self, index: Any) -> Points:
+        return Points(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    @classmethod
+    def empty(cls) -> Points:
+        """No points."""
+        return cls(*(np.array([]) for _ in fields(cls)))
+
+    @classmethod
+    def concat(cls, parts: list[Points]) -> Points:
+        """One Points of several, in the given order."""
+        if not parts:
+            return cls.empty()
+        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])
+                      for f in fields(cls)})
+
+    def rows(self) -> Iterator[tuple[Any, ...]]:
+        """The points as tuples (time_us, magnitude, ..., refposition)."""
+        return zip(*(getattr(self, f.name).tolist() for f in fields(self)), strict=True)
+
+
+class TimeSeriesStore(ABC):
+    """Where the points of light curves live."""
+
+    @abstractmethod
+    def put(self, ref: SeriesRef, points: Points) -> None:
+        """Store all points of a series, or none (StoreError)."""
+
+    @abstractmethod
+    def read(self, ref: SeriesRef, start_us: int | None = None, end_us: int | None = None,
+             chunk_size: int = 100_000) -> Iterator[Points]:
+        """The points of a series in time order, in chunks."""
+
+    @abstractmethod
+    def count(self, ref: SeriesRef) -> int:
+        """Number of points stored for a series."""
+
+    @abstractmethod
+    def delete(self, ref: SeriesRef) -> None:
+        """Remove every point of a series (nothing to remove is fine)."""
+
+    def create_schema(self) -> None:  # noqa: B027 - optional
+        """Create what the store needs (tables, metrics); default: nothing."""
+
+    def close(self) -> None:  # noqa: B027 - optional
+        """Release connections."""
