@@ -74,6 +74,8 @@ class SqlTimeSeriesStore(TimeSeriesStore):
             raise StoreError(f"series {ref.series_id}: magnitudes must be finite numbers")
         if len(np.unique(points.time_us)) != len(points):
             raise StoreError(f"series {ref.series_id}: two points share a timestamp")
+        if not np.all(np.isfinite(points.exposure)):
+            raise StoreError(f"series {ref.series_id}: exposures must be finite numbers")
         columns = [getattr(points, name).tolist() for name in _VALUE_COLUMNS]
         series = [ref.series_id] * len(points)
         rows = list(zip(series, *columns, strict=True))
@@ -84,7 +86,11 @@ class SqlTimeSeriesStore(TimeSeriesStore):
                     cursor.execute(f"DELETE FROM ts_point WHERE series_id = {self._mark}",
                                    (ref.series_id,))
                     for start in range(0, len(rows), self.batch_size):
-                        cursor.executemany(self._insert, rows[start : start + self.batch_size])
+                        batch = rows[start : start + self.batch_size]
+                        if self._mark == "?":
+                            cursor.executemany(self._insert, batch)
+                        else:
+                            cursor.execute(self._mysql_insert(c.connection, batch))
                 finally:
                     cursor.close()
         except sa.exc.SQLAlchemyError as exc:
@@ -93,6 +99,26 @@ class SqlTimeSeriesStore(TimeSeriesStore):
             if isinstance(exc, StoreError):
                 raise
             raise StoreError(f"series {ref.series_id}: the points could not be stored") from exc
+
+    def _mysql_insert(self, dbapi_conn: Any, rows: list[tuple[Any, ...]]) -> str:
+        """One multi-row INSERT with the values written out.
+
+        pymysql's executemany escapes every value in Python; here numbers are
+        formatted directly (``repr`` of a float round-trips exactly) and the
+        few distinct strings are escaped once each.
+        """
+        escaped: dict[str, str] = {}
+
+        def text(value: str) -> str:
+            if value not in escaped:
+                escaped[value] = dbapi_conn.escape(str(value))
+            return escaped[value]
+
+        values = ",".join(
+            f"({int(sid)},{int(t)},{m!r},{e!r},{x!r},{text(fc)},{int(lvl)},{text(rp)})"
+            for sid, t, m, e, x, fc, lvl, rp in rows
+        )
+        return f"{self._insert.split(' VALUES ')[0]} VALUES {values}"
 
     def read(self, ref: SeriesRef, start_us: int | None = None, end_us: int | None = None,
              chunk_size: int = 100_000) -> Iterator[Points]:
