@@ -54,34 +54,13 @@ class Services:
 
 def open_services(settings: Settings) -> Services:
     """Open the engine and stores the settings name."""
-    from voservice.stores.media import open_media_store
-    from voservice.stores.timeseries import open_timeseries_store
+    from voservice.stores import open_data_stores
 
     engine = make_engine(settings.query_url)
     write_engine = engine if settings.query_url == settings.metadata_url else make_engine(
         settings.metadata_url
     )
-    ts = settings.section("timeseries")
-    timeseries = open_timeseries_store(
-        ts["backend"],
-        engine=write_engine,
-        url=ts["url"],
-        batch_size=ts["batch_size"],
-        timeout=ts["timeout"],
-    )
-    m = settings.section("media")
-    if m["backend"] == "files":
-        media = open_media_store("files", path=m["path"])
-    else:
-        media = open_media_store(
-            "hbase",
-            host=m["host"],
-            port=m["port"],
-            table=m["table"],
-            transport=m["transport"],
-            protocol=m["protocol"],
-            timeout=m["timeout"],
-        )
+    timeseries, media = open_data_stores(settings, write_engine)
     return Services(settings=settings, engine=engine, timeseries=timeseries, media=media)
 
 

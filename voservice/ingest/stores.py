@@ -35,29 +35,17 @@ def open_stores(settings: Settings, create: bool = True) -> Stores:
     With ``create`` a database without the SKVO tables is initialised and the
     stores' schemas are created when missing (``skvo initdb`` does the same).
     """
-    from voservice.stores.media import open_media_store
+    from voservice.stores import open_data_stores
     from voservice.stores.metadata import initdb, make_engine
-    from voservice.stores.timeseries import open_timeseries_store
 
     engine = make_engine(settings.metadata_url)
     if create and not sa.inspect(engine).has_table("observation"):
         initdb(engine)
-    ts = settings.section("timeseries")
-    timeseries = open_timeseries_store(
-        ts["backend"], engine=engine, url=ts["url"], batch_size=ts["batch_size"],
-        timeout=ts["timeout"],
-    )
-    m = settings.section("media")
-    if m["backend"] == "files":
-        media = open_media_store("files", path=m["path"])
-    else:
-        media = open_media_store(
-            "hbase", host=m["host"], port=m["port"], table=m["table"],
-            transport=m["transport"], protocol=m["protocol"], timeout=m["timeout"],
-        )
+    timeseries, media = open_data_stores(settings, engine)
     for store in (timeseries, media) if create else ():
         create_schema = getattr(store, "create_schema", None)
         if create_schema is not None:
             create_schema()
+    m = settings.section("media")
     media_path = Path(m["path"]) if m["backend"] == "files" else None
     return Stores(engine, timeseries, media, media_path)
