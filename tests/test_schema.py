@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import mariadb_database
 
 from voservice import catalog, tables
 from voservice.access import ANONYMOUS, Principal
 from voservice.stores.metadata import initdb, make_engine
-
-from conftest import mariadb_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
@@ -74,7 +73,7 @@ def load_three_observations(engine: sa.Engine) -> dict[str, str]:
                 media=f"{uid}/johnson.v")).inserted_primary_key[0]
             conn.execute(t("frame").insert().values(
                 photometry_id=phot, frame_index=0, obs_time=dt.datetime(2018, 2, 17, 20),
-                mjd=58166.8333, exposure=10.0, content_type="image/png", size=10,
+                mjd=58166.8333, exposure=10.0, content_type="image/png", file_size=10,
                 md5="f" * 32, media_ref="ref"))
     return uuids
 
@@ -88,7 +87,7 @@ def test_initdb_writes_tap_schema_from_the_descriptions(engine: sa.Engine) -> No
         keys = conn.execute(sa.select(tables.sa_table("TAP_SCHEMA.keys"))).mappings().all()
     assert names == {d.qualified_name for d in tables.all_tables()}
     assert "ivoa.obscore" in names and "TAP_SCHEMA.columns" in names
-    published = {(d.qualified_name, c.name) for d in tables.all_tables()
+    published = {(d.qualified_name, c.tap_name) for d in tables.all_tables()
                  for c in d.published_columns}
     assert {(c["table_name"], c["column_name"]) for c in columns} == published
     ra = next(c for c in columns if c["column_name"] == "right_ascension")

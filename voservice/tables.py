@@ -50,6 +50,13 @@ class ColumnDesc:
     published: bool = True
 
     @property
+    def tap_name(self) -> str:
+        """The name as TAP_SCHEMA and VOSI give it: delimited if an ADQL reserved word."""
+        from adql.functions import RESERVED
+
+        return f'"{self.name}"' if self.name.upper() in RESERVED else self.name
+
+    @property
     def size(self) -> int | None:
         """TAP 1.1 ``size``: the arraysize without ``*``, None for scalars."""
         if not self.arraysize or self.arraysize == "*":
@@ -332,7 +339,7 @@ def tap_schema_rows() -> dict[str, list[dict[str, Any]]]:
                 rows["TAP_SCHEMA.columns"].append(
                     {
                         "table_name": desc.qualified_name,
-                        "column_name": col.name,
+                        "column_name": col.tap_name,
                         "datatype": col.datatype,
                         "arraysize": col.arraysize,
                         "xtype": col.xtype,

@@ -286,7 +286,7 @@ class Loader:
                 "photometry_id": phot_id, "frame_index": frame.index,
                 "obs_time": to_datetime(us), "mjd": float(to_mjd(us)),
                 "exposure": float(data.exposure[frame.index]),
-                "content_type": item.content_type, "size": item.size,
+                "content_type": item.content_type, "file_size": item.size,
                 "md5": item.md5, "media_ref": item.ref,
             })
         if frame_rows:

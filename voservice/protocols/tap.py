@@ -1,0 +1,226 @@
+"""TAP 1.1: ``/tap`` with sync, async (UWS), VOSI and DALI examples.
+
+The handlers parse parameters and hand them to :func:`voservice.query.run_tap_query`,
+which translates the ADQL and streams the table; the async routes come from
+:mod:`voservice.protocols.uws`.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, render_template, request
+
+from voservice.app import principal, services
+from voservice.protocols import dali, uws, vosi
+from voservice.protocols.vosi import XSI_TYPE, sub
+from voservice.query import QueryError, TapResult, run_tap_query
+
+bp = Blueprint("tap", __name__, url_prefix="/tap")
+
+#: geometry functions the translator implements (advertised in capabilities)
+GEOMETRY = ("POINT", "CIRCLE", "BOX", "POLYGON", "CONTAINS", "INTERSECTS", "DISTANCE",
+            "COORD1", "COORD2", "COORDSYS")
+#: optional ADQL 2.1 features, by TAPRegExt feature type
+ADQL_FEATURES = {
+    "features-adql-string": ("LOWER", "UPPER", "ILIKE"),
+    "features-adql-offset": ("OFFSET",),
+    "features-adql-type": ("CAST",),
+    "features-adql-sets": ("UNION", "EXCEPT", "INTERSECT"),
+    "features-adql-common-table": ("WITH",),
+}
+#: output formats: (mime, aliases, TAPRegExt ivo-id or None)
+OUTPUT_FORMATS = (
+    ("application/x-votable+xml", ("votable", "votable/b2"), "output-votable-binary2"),
+    ("application/x-votable+xml;serialization=TABLEDATA", ("votable/td",), "output-votable-td"),
+    ("application/x-votable+xml;serialization=BINARY", ("votable/b",), "output-votable-binary"),
+    ("text/csv;header=present", ("csv",), None),
+    ("text/tab-separated-values", ("tsv",), None),
+    ("application/json", ("json",), None),
+    ("application/fits", ("fits",), None),
+)
+
+
+def _base() -> str:
+    return f"{services().base_url}/tap"
+
+
+@bp.route("", methods=["GET"])
+def home() -> Response:
+    """A short page for people who open the base URL in a browser."""
+    title = services().settings.get("vo", "title")
+    return Response(render_template("tap_home.html", base=_base(), title=title),
+                    mimetype="text/html")
+
+
+@bp.route("/sync", methods=["GET", "POST"])
+def sync() -> Response:
+    """Run a query and stream its result."""
+    svc = services()
+    params = dali.params()
+    files = {name: storage.read() for name, storage in request.files.items()}
+    try:
+        result: TapResult = run_tap_query(
+            svc,
+            principal(),
+            {k: params.getlist(k) for k in params},
+            files,
+            timeout=svc.settings.get("vo", "sync_timeout"),
+            maxrec_default=svc.settings.get("vo", "maxrec_default"),
+            maxrec_hard=svc.settings.get("vo", "maxrec_hard"),
+        )
+    except dali.UsageError as exc:
+        return dali.error_response(f"UsageFault: {exc}", exc.status)
+    except QueryError as exc:
+        return dali.error_response(f"Error: {exc}", 400)
+    return dali.stream(result.chunks, result.mime)
+
+
+@bp.route("/capabilities", methods=["GET", "HEAD", "POST", "PUT", "DELETE"])
+def capabilities() -> Response:
+    """VOSI capabilities with the TAPRegExt description of this service."""
+    refused = vosi.get_only()
+    if refused is not None:
+        return refused
+    svc = services()
+    settings = svc.settings
+    root = vosi.capabilities_root()
+    cap = sub(root, "capability", standardID="ivo://ivoa.net/std/TAP")
+    cap.set(XSI_TYPE, "tr:TableAccess")
+    vosi.interface(cap, _base(), std=True, use="base", version="1.1")
+    sub(cap, "dataModel", "ObsCore-1.1", **{"ivo-id": "ivo://ivoa.net/std/ObsCore#core-1.1"})
+    lang = sub(cap, "language")
+    sub(lang, "name", "ADQL")
+    sub(lang, "version", "2.0", **{"ivo-id": "ivo://ivoa.net/std/ADQL#v2.0"})
+    sub(lang, "version", "2.1", **{"ivo-id": "ivo://ivoa.net/std/ADQL#v2.1"})
+    sub(lang, "description", "ADQL 2.1 (and 2.0) translated to the metadata database; "
+        "cone searches use the declination and right-ascension indexes.")
+    lang.append(vosi.features("features-adqlgeo", GEOMETRY))
+    for kind, forms in ADQL_FEATURES.items():
+        lang.append(vosi.features(kind, forms))
+    for mime, aliases, ivo_id in OUTPUT_FORMATS:
+        attrs = {"ivo-id": f"ivo://ivoa.net/std/TAPRegExt#{ivo_id}"} if ivo_id else {}
+        out = sub(cap, "outputFormat", **attrs)
+        sub(out, "mime", mime)
+        for alias in aliases:
+            sub(out, "alias", alias)
+    for method in ("upload-inline", "upload-http", "upload-https"):
+        sub(cap, "uploadMethod", **{"ivo-id": f"ivo://ivoa.net/std/TAPRegExt#{method}"})
+    retention = str(settings.get("vo", "destruction_days") * 86400)
+    period = sub(cap, "retentionPeriod")
+    sub(period, "default", retention)
+    sub(period, "hard", retention)
+    duration = str(settings.get("vo", "execution_duration"))
+    execution = sub(cap, "executionDuration")
+    sub(execution, "default", duration)
+    sub(execution, "hard", duration)
+    limit = sub(cap, "outputLimit")
+    sub(limit, "default", str(settings.get("vo", "maxrec_default")), unit="row")
+    sub(limit, "hard", str(settings.get("vo", "maxrec_hard")), unit="row")
+    upload = sub(cap, "uploadLimit")
+    sub(upload, "default", str(settings.get("vo", "upload_max_bytes")), unit="byte")
+    sub(upload, "hard", str(settings.get("vo", "upload_max_bytes")), unit="byte")
+    vosi.add_vosi_capabilities(root, _base(), tables_url=True)
+    examples = sub(root, "capability", standardID="ivo://ivoa.net/std/DALI#examples")
+    vosi.interface(examples, f"{_base()}/examples", kind="vr:WebBrowser")
+    return vosi.capabilities_response(root)
+
+
+@bp.route("/availability", methods=["GET", "HEAD", "POST", "PUT", "DELETE"])
+def availability() -> Response:
+    """VOSI availability."""
+    return vosi.get_only() or vosi.availability_response()
+
+
+@bp.route("/tables", methods=["GET", "HEAD", "POST", "PUT", "DELETE"])
+def tableset() -> Response:
+    """VOSI tableset (``detail=min`` or ``max``)."""
+    refused = vosi.get_only()
+    if refused is not None:
+        return refused
+    detail = next((v for k, v in request.args.items() if k.lower() == "detail"), None)
+    return vosi.tableset_response(detail)
+
+
+@bp.route("/tables/<path:name>", methods=["GET", "HEAD"])
+def table(name: str) -> Response:
+    """One table of the tableset, with its columns."""
+    response = vosi.table_response(name)
+    if response is None:
+        return Response(f"no table {name!r} here; see {_base()}/tables\n", status=404,
+                        mimetype="text/plain")
+    return response
+
+
+@bp.route("/examples", methods=["GET", "HEAD"])
+def examples() -> Response:
+    """DALI examples: queries that work on this service."""
+    return Response(render_template("tap_examples.html", examples=EXAMPLES, base=_base()),
+                    mimetype="text/html")
+
+
+#: (id, name, query, tables, description) of the DALI examples
+EXAMPLES = (
+    ("cone", "Targets within 1 degree of beta Lyrae",
+     "SELECT target, right_ascension, declination,\n"
+     "       DISTANCE(POINT('ICRS', right_ascension, declination),\n"
+     "                POINT('ICRS', 282.52, 33.363)) AS dist\n"
+     "FROM skvo.target\n"
+     "WHERE 1 = CONTAINS(POINT('ICRS', right_ascension, declination),\n"
+     "                   CIRCLE('ICRS', 282.52, 33.363, 1))\n"
+     "ORDER BY dist",
+     ("skvo.target",), "A cone search on the indexed target positions."),
+    ("named-star", "All light curves of a named star",
+     "SELECT obs_publisher_did, bandpass_uid, t_min, t_max, t_xel, access_url\n"
+     "FROM ivoa.obscore\nWHERE target_name = 'bet_Lyr'\nORDER BY t_min",
+     ("ivoa.obscore",), "Every photometry series of beta Lyrae with its DataLink URL."),
+    ("join", "Observations with target, bandpass and instrument",
+     "SELECT t.target, o.night, b.bandpass_uid, i.instrument, p.n_points\n"
+     "FROM skvo.observation AS o\n"
+     "JOIN skvo.target AS t ON t.target_id = o.target_id\n"
+     "JOIN skvo.photometry AS p ON p.observation_id = o.observation_id\n"
+     "JOIN skvo.bandpass AS b ON b.bandpass_id = p.bandpass_id\n"
+     "JOIN skvo.instrument AS i ON i.instrument_id = o.instrument_id\n"
+     "ORDER BY night, target",
+     ("skvo.observation", "skvo.target", "skvo.photometry", "skvo.bandpass",
+      "skvo.instrument"), "The metadata tables joined on their foreign keys."),
+    ("obscore-time-band", "V-band light curves of early 2018 in ObsCore",
+     "SELECT target_name, obs_collection, t_min, t_max, em_min, em_max\n"
+     "FROM ivoa.obscore\n"
+     "WHERE t_min < 58300 AND t_max > 58100\n"
+     "  AND em_min < 5.5e-7 AND em_max > 5.5e-7\n"
+     "ORDER BY t_min",
+     ("ivoa.obscore",), "Time-range and wavelength constraints on ObsCore."),
+    ("upload-xmatch", "Crossmatch your own positions (TAP_UPLOAD)",
+     "SELECT u.*, t.target, t.right_ascension, t.declination\n"
+     "FROM TAP_UPLOAD.mine AS u\n"
+     "JOIN skvo.target AS t\n"
+     "  ON 1 = CONTAINS(POINT('ICRS', t.right_ascension, t.declination),\n"
+     "                  CIRCLE('ICRS', u.ra, u.dec, 0.01))",
+     ("skvo.target",),
+     "Upload a VOTable with columns ra and dec as 'mine' (UPLOAD=mine,param:mine)."),
+    ("per-source", "How many series and points each source delivered",
+     "SELECT obs_collection, COUNT(*) AS n_series, SUM(t_xel) AS n_points\n"
+     "FROM ivoa.obscore\nGROUP BY obs_collection\nORDER BY n_points DESC",
+     ("ivoa.obscore",), "Aggregates over ObsCore."),
+    ("south", "Southern targets with their number of observations",
+     "SELECT t.target, t.declination, COUNT(o.observation_id) AS n_obs\n"
+     "FROM skvo.target AS t\n"
+     "LEFT OUTER JOIN skvo.observation AS o ON o.target_id = t.target_id\n"
+     "WHERE t.declination < -30\n"
+     "GROUP BY t.target, t.declination",
+     ("skvo.target", "skvo.observation"), "An outer join with GROUP BY."),
+    ("columns", "What the tables contain (TAP_SCHEMA)",
+     "SELECT table_name, column_name, datatype, unit, ucd, description\n"
+     "FROM TAP_SCHEMA.columns\nWHERE table_name = 'ivoa.obscore'\nORDER BY column_index",
+     ("TAP_SCHEMA.columns",), "The columns of ObsCore with units and UCDs."),
+    ("filters", "Filters with their wavelengths",
+     "SELECT bandpass_uid, photometric_system, wavelength_eff, wavelength_min, "
+     "wavelength_max\nFROM skvo.bandpass\nORDER BY wavelength_eff",
+     ("skvo.bandpass",), "Effective wavelengths of the known standard filters."),
+)
+
+
+def register(app: Flask) -> None:
+    """Add ``/tap`` (with the UWS routes) to the application."""
+    uws.register_routes(bp)
+    app.register_blueprint(bp)
+

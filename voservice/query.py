@@ -1,0 +1,281 @@
+"""Run an ADQL query for TAP: parameters -> translated SQL -> streamed table.
+
+Shared by ``/tap/sync`` and the async job runner.  Errors a user can fix
+raise :class:`UsageError` (bad parameters) or :class:`QueryError` (bad ADQL,
+a query that ran too long) with a message a person understands; database
+messages, SQL and stack traces are logged, never shown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import adql
+from voservice.access import Principal
+from voservice.catalog import adql_schema
+from voservice.protocols.dali import UsageError
+from voservice.upload import UploadedTable, drop_uploads, load_uploads
+from voservice.votable import Field, Info, resolve_format, write_table
+
+log = logging.getLogger(__name__)
+
+#: LANG values accepted, with the ADQL version each means
+LANGUAGES = {"ADQL": "2.1", "ADQL-2.0": "2.0", "ADQL-2.1": "2.1"}
+FETCH_ROWS = 10_000
+TAP_STANDARD_ID = "ivo://ivoa.net/std/TAP"
+
+
+class QueryError(Exception):
+    """The query could not be run; the message says why (no database text)."""
+
+
+@dataclass
+class TapResult:
+    """A result ready to stream: its MIME type and its bytes."""
+
+    mime: str
+    chunks: Iterator[bytes]
+
+
+def _one(params: Mapping[str, Sequence[str]], name: str) -> str | None:
+    values = [v for v in params.get(name, ()) if v is not None]
+    if not values:
+        return None
+    if len(set(values)) > 1:
+        raise UsageError(f"parameter {name} given {len(values)} times; it takes one value")
+    return values[0]
+
+
+def _maxrec(params: Mapping[str, Sequence[str]], default: int, hard: int) -> int:
+    text = _one(params, "MAXREC")
+    if text is None or not text.strip():
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"MAXREC={text!r}: must be a non-negative integer") from None
+    if value < 0:
+        raise UsageError(f"MAXREC={text!r}: must be a non-negative integer")
+    return min(value, hard)
+
+
+def field_of(column: adql.OutputColumn) -> Field:
+    """The VOTable FIELD of a result column."""
+    return Field(
+        name=column.name,
+        datatype=column.datatype,
+        arraysize=column.arraysize,
+        xtype=column.xtype,
+        unit=column.unit,
+        ucd=column.ucd,
+        utype=column.utype,
+        description=column.description,
+    )
+
+
+def run_tap_query(
+    svc: Any,
+    principal: Principal,
+    params: Mapping[str, Sequence[str]],
+    files: Mapping[str, bytes | Path] | None = None,
+    *,
+    timeout: float | None,
+    maxrec_default: int,
+    maxrec_hard: int,
+) -> TapResult:
+    """Check the parameters, translate the ADQL and return the streaming result.
+
+    Everything that can be checked before the first byte is checked here
+    (raising UsageError or QueryError); the database runs when the returned
+    chunks are consumed.
+    """
+    request = _one(params, "REQUEST")
+    if request is not None and request.lower() != "doquery":
+        raise UsageError(f"REQUEST={request!r}: this service only knows REQUEST=doQuery")
+    lang = _one(params, "LANG")
+    if lang is None:
+        raise UsageError("LANG is missing: use LANG=ADQL")
+    version = LANGUAGES.get(lang.upper())
+    if version is None:
+        raise UsageError(f"LANG={lang!r}: supported are {', '.join(LANGUAGES)}")
+    text = _one(params, "QUERY")
+    if not text or not text.strip():
+        raise UsageError("QUERY is missing: give an ADQL query")
+    maxrec = _maxrec(params, maxrec_default, maxrec_hard)
+    fmt_text = _one(params, "RESPONSEFORMAT") or _one(params, "FORMAT")
+    try:
+        fmt, mime = resolve_format(fmt_text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    runid = _one(params, "RUNID")
+    if runid is not None and len(runid) > 64:
+        raise UsageError("RUNID is longer than 64 characters")
+    try:
+        query = adql.parse(text, version=version)
+    except adql.ADQLError as exc:
+        raise QueryError(f"ADQL error: {exc}") from None
+
+    settings = svc.settings
+    uploads = load_uploads(
+        params.get("UPLOAD", ()),
+        files or {},
+        max_rows=settings.get("vo", "upload_max_rows"),
+        max_bytes=settings.get("vo", "upload_max_bytes"),
+    )
+    schema = adql_schema(
+        principal, svc.dialect, svc.base_url, svc.authority,
+        tuple(u.adql_table(svc.dialect) for u in uploads),
+    )
+    try:
+        translation = adql.translate(query, schema, svc.dialect, limit=maxrec + 1)
+    except adql.ADQLError as exc:
+        raise QueryError(f"ADQL error: {exc}") from None
+
+    fields = [field_of(c) for c in translation.columns]
+    infos = [
+        Info("QUERY", text.strip()),
+        Info("SERVICE_PROTOCOL", "1.1", "TAP"),
+        Info("standardID", TAP_STANDARD_ID),
+        Info("REQUEST_DATE", dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
+        Info("LANG", lang),
+        Info("MAXREC", str(maxrec)),
+    ]
+    if runid is not None:
+        infos.append(Info("RUNID", runid))
+    state = {"overflow": False}
+
+    def trailer() -> list[Info]:
+        if state["overflow"]:
+            return [Info("QUERY_STATUS", "OVERFLOW", f"the result was cut at MAXREC={maxrec} rows")]
+        return []
+
+    rows = _rows(svc, translation, uploads, maxrec, timeout, state)
+    chunks = write_table(
+        fields, rows, format=fmt, infos=infos, trailer=trailer, catch=(QueryError,)
+    )
+    return TapResult(mime=mime, chunks=chunks)
+
+
+def _widths(columns: Sequence[adql.OutputColumn]) -> list[int] | None:
+    widths = [c.sql_width for c in columns]
+    return widths if any(w != 1 for w in widths) else None
+
+
+def _regroup(rows: list[tuple[Any, ...]], widths: list[int]) -> list[tuple[Any, ...]]:
+    """Join the SQL columns of geometry values into DALI arrays."""
+    out = []
+    for row in rows:
+        values: list[Any] = []
+        i = 0
+        for w in widths:
+            if w == 1:
+                values.append(row[i])
+            else:
+                part = row[i : i + w]
+                values.append(None if any(v is None for v in part) else list(part))
+            i += w
+        out.append(tuple(values))
+    return out
+
+
+def _rows(
+    svc: Any,
+    translation: adql.Translation,
+    uploads: list[UploadedTable],
+    maxrec: int,
+    timeout: float | None,
+    state: dict[str, bool],
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Execute the SQL and yield row chunks (at most MAXREC rows)."""
+    widths = _widths(translation.columns)
+    raw = svc.engine.raw_connection()
+    sqlite = svc.engine.dialect.name == "sqlite"
+    complete = False
+    cursor = None
+    try:
+        sql = translation.sql
+        if sqlite:
+            deadline = time.monotonic() + timeout if timeout else None
+            if deadline is not None:
+                raw.driver_connection.set_progress_handler(
+                    lambda: int(time.monotonic() > deadline), 20_000
+                )
+            cursor = raw.cursor()
+        else:
+            import pymysql.cursors
+
+            if timeout:
+                sql = f"SET STATEMENT max_statement_time={float(timeout):.3f} FOR {sql}"
+            cursor = raw.cursor(pymysql.cursors.SSCursor)
+        try:
+            drop_uploads(raw, uploads, svc.dialect)
+            for upload in uploads:
+                upload.create(raw, svc.dialect)
+            cursor.execute(sql)
+            sent = 0
+            while True:
+                rows = cursor.fetchmany(FETCH_ROWS)
+                if not rows:
+                    break
+                if len(rows) > maxrec - sent:  # the LIMIT lets one row past MAXREC
+                    state["overflow"] = True
+                    rows = rows[: maxrec - sent]
+                if rows:
+                    sent += len(rows)
+                    yield _regroup(list(rows), widths) if widths else rows
+                if state["overflow"]:
+                    break
+            if maxrec == 0:
+                state["overflow"] = True  # DALI: MAXREC=0 answers metadata, flagged
+            complete = True
+        except QueryError:
+            raise
+        except Exception as exc:
+            raise _query_error(exc, timeout) from None
+    finally:
+        _close(raw, cursor, uploads, svc.dialect, sqlite, complete)
+
+
+def _query_error(exc: Exception, timeout: float | None) -> QueryError:
+    text = str(exc).lower()
+    if "interrupted" in text or "max_statement_time" in text:
+        return QueryError(
+            f"the query ran longer than the allowed {timeout:g} s and was stopped; "
+            "narrow it (e.g. a smaller cone or TOP) or run it as an async job"
+        )
+    log.warning("query failed in the database: %r", exc)
+    if isinstance(exc, sqlite3.Error) or type(exc).__module__.startswith("pymysql"):
+        return QueryError(
+            "the database could not run the query (the detail is logged); "
+            "check the types of the operands and the functions used"
+        )
+    log.exception("unexpected error while running a query")
+    return QueryError("the service failed while running the query (the error is logged)")
+
+
+def _close(raw: Any, cursor: Any, uploads: list[UploadedTable], dialect: str,
+           sqlite: bool, complete: bool) -> None:
+    """Return the connection to the pool clean, or discard it."""
+    try:
+        if sqlite:
+            raw.driver_connection.set_progress_handler(None, 0)
+        if not complete and not sqlite:
+            raw.invalidate()  # an unbuffered MySQL cursor may still hold rows
+            return
+        if cursor is not None:
+            cursor.close()
+        drop_uploads(raw, uploads, dialect)
+        raw.rollback()
+        raw.close()
+    except Exception:  # the connection is broken: drop it
+        log.debug("discarding a connection after a query", exc_info=True)
+        with contextlib.suppress(Exception):
+            raw.invalidate()
