@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import logging
 import sqlite3
 import time
@@ -158,6 +159,11 @@ def run_tap_query(
         return []
 
     rows = _rows(svc, translation, uploads, maxrec, timeout, state)
+    # run the query now: errors at execution (timeouts, database errors) become
+    # a proper error response instead of a late INFO in a streamed document
+    first = next(rows, None)
+    if first is not None:
+        rows = itertools.chain([first], rows)
     chunks = write_table(
         fields, rows, format=fmt, infos=infos, trailer=trailer, catch=(QueryError,)
     )
