@@ -219,8 +219,10 @@ EXAMPLES = (
 )
 
 
+uws.register_routes(bp)
+
+
 def register(app: Flask) -> None:
     """Add ``/tap`` (with the UWS routes) to the application."""
-    uws.register_routes(bp)
     app.register_blueprint(bp)
 

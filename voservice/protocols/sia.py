@@ -1,0 +1,441 @@
+"""SIA 2.0 (``/sia/query``): the image frames as ObsCore-shaped rows.
+
+Every parameter is multi-valued: values of one parameter are ORed, different
+parameters ANDed; a constraint on metadata that is null never matches.  A
+frame's sky region is a square of the instrument's field of view around its
+target; POS tests intersect that region with the target's position widened
+by half the field of view (CIRCLE exactly, RANGE and POLYGON conservatively).
+The frame bytes are served by the frame endpoint; access_url points there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, Response
+from lxml import etree
+from werkzeug.datastructures import MultiDict
+
+from adql import geometry
+from voservice import catalog, tables
+from voservice.access import Principal, visible_clause
+from voservice.app import principal, services
+from voservice.protocols import dali, vosi
+from voservice.protocols.scs import (
+    SERVICES_DIR,
+    QueryFailed,
+    capabilities_document,
+    column_sql,
+    dal_capability,
+    field_of,
+    limited_rows,
+    run_select,
+)
+from voservice.votable import Field, Info, Resource, error_document, write_table
+
+bp = Blueprint("sia", __name__)
+
+SIA_STANDARD_ID = "ivo://ivoa.net/std/SIA#query-2.0"
+RANGE_PARAMS = ("BAND", "TIME", "EXPTIME", "FOV", "SPATRES", "SPECRP", "TIMERES")
+STRING_PARAMS = ("ID", "COLLECTION", "FACILITY", "INSTRUMENT", "DPTYPE", "TARGET", "FORMAT",
+                 "POL")
+CALIB_LEVEL = 1
+
+
+# --------------------------------------------------------------------------
+# URLs and identifiers (switch to voservice.urls when it lands)
+
+
+def frame_url(base_url: str, frame_id: int) -> str:
+    """URL of a frame's image bytes."""
+    return f"{base_url}/frame/{frame_id}"
+
+
+def frame_did(authority: str, observation_uuid: str, frame_index: int) -> str:
+    """Publisher DID of one frame."""
+    return f"{catalog.publisher_did(authority, observation_uuid)}/frame/{frame_index}"
+
+
+def parse_frame_did(did: str, authority: str) -> tuple[str, int] | None:
+    """(observation uuid, frame index) of one of our frame DIDs, else None."""
+    prefix = catalog.did_prefix(authority)
+    if not did.lower().startswith(prefix.lower()):
+        return None
+    uuid, sep, index = did[len(prefix):].partition("/frame/")
+    if not sep or not index.isdigit():
+        return None
+    return uuid, int(index)
+
+
+# --------------------------------------------------------------------------
+# Columns
+
+
+@cache
+def _fields() -> tuple[Field, ...]:
+    import tomllib
+
+    with (SERVICES_DIR / "sia.toml").open("rb") as fh:
+        overrides = {c["name"]: c for c in tomllib.load(fh).get("column", [])}
+    out = []
+    for desc in tables.table("ivoa.obscore").columns:
+        extra = {k: v for k, v in overrides.get(desc.name, {}).items() if k != "name"}
+        out.append(field_of(desc, **extra))
+    return tuple(out)
+
+
+def sia_fields() -> list[Field]:
+    """The response FIELDs: the ivoa.obscore columns, described for frames."""
+    return [replace(f) for f in _fields()]
+
+
+# --------------------------------------------------------------------------
+# Parameters
+
+
+def _float(text: str, name: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise dali.UsageError(f"{name}: {text!r} is not a number") from None
+    if math.isnan(value):
+        raise dali.UsageError(f"{name}: {text!r} is not a number")
+    return value
+
+
+def parse_range(text: str, name: str) -> tuple[float, float]:
+    """``lo hi`` (or one value) with -Inf/+Inf allowed."""
+    parts = text.split()
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2:
+        raise dali.UsageError(f"{name}={text!r}: expected 'lo hi'")
+    lo, hi = (_float(x, name) for x in parts)
+    if lo > hi:
+        raise dali.UsageError(f"{name}={text!r}: lower bound above upper bound")
+    return lo, hi
+
+
+def parse_pos(text: str) -> tuple[str, list[float]]:
+    """POS: ``CIRCLE ra dec r`` | ``RANGE lon1 lon2 lat1 lat2`` | ``POLYGON lon lat ...``."""
+    parts = text.split()
+    if not parts:
+        raise dali.UsageError("POS is empty")
+    shape = parts[0].upper()
+    nums = [_float(x, "POS") for x in parts[1:]]
+    if shape == "CIRCLE":
+        if len(nums) != 3:
+            raise dali.UsageError(f"POS={text!r}: CIRCLE takes ra dec radius")
+        ra, dec, r = nums
+        if not (math.isfinite(ra) and -90 <= dec <= 90 and 0 <= r <= 180):
+            raise dali.UsageError(f"POS={text!r}: bad CIRCLE values")
+        return shape, [ra % 360.0, dec, r]
+    if shape == "RANGE":
+        if len(nums) != 4:
+            raise dali.UsageError(f"POS={text!r}: RANGE takes lon1 lon2 lat1 lat2")
+        if nums[2] > nums[3]:
+            raise dali.UsageError(f"POS={text!r}: lat1 above lat2")
+        return shape, nums
+    if shape == "POLYGON":
+        if len(nums) < 6 or len(nums) % 2:
+            raise dali.UsageError(f"POS={text!r}: POLYGON takes at least 3 lon lat pairs")
+        if not all(math.isfinite(x) for x in nums):
+            raise dali.UsageError(f"POS={text!r}: POLYGON values must be finite")
+        return shape, nums
+    raise dali.UsageError(f"POS={text!r}: shape must be CIRCLE, RANGE or POLYGON")
+
+
+# --------------------------------------------------------------------------
+# The query
+
+
+def _t(name: str) -> sa.Table:
+    return tables.sa_table(f"skvo.{name}")
+
+
+def _in_range(col: sa.ColumnElement[Any], lo: float, hi: float) -> sa.ColumnElement[bool]:
+    conds = [col.is_not(None)]
+    if math.isfinite(lo) or lo > 0:
+        conds.append(col >= lo)
+    if math.isfinite(hi) or hi < 0:
+        conds.append(col <= hi)
+    return sa.and_(*conds)
+
+
+def _overlap(lo_col: sa.ColumnElement[Any], hi_col: sa.ColumnElement[Any], lo: float,
+             hi: float) -> sa.ColumnElement[bool]:
+    conds = [lo_col.is_not(None), hi_col.is_not(None)]
+    if math.isfinite(hi) or hi < 0:
+        conds.append(lo_col <= hi)
+    if math.isfinite(lo) or lo > 0:
+        conds.append(hi_col >= lo)
+    return sa.and_(*conds)
+
+
+def _max_half_fov() -> float:
+    i = _t("instrument")
+    with services().engine.connect() as conn:
+        value = conn.execute(sa.select(sa.func.max(i.c.field_of_view))).scalar()
+    return float(value or 0.0) / 2.0
+
+
+def _pos_condition(shape: str, nums: list[float], ra_sql: str, dec_sql: str,
+                   half: sa.ColumnElement[Any], max_half: float, dialect: str,
+                   ) -> sa.ColumnElement[bool]:
+    ra_col = sa.literal_column(ra_sql, sa.Double)
+    dec_col = sa.literal_column(dec_sql, sa.Double)
+    if shape == "CIRCLE":
+        ra, dec, r = nums
+        box = geometry.cone_sql(ra_sql, dec_sql, ra, dec, min(180.0, r + max_half), dialect)
+        dist = sa.literal_column(geometry.distance_sql(
+            ra_sql, dec_sql, geometry.num(ra), geometry.num(dec), dialect), sa.Double)
+        return sa.and_(sa.text(box), dist <= r + half)
+    if shape == "RANGE":
+        lon1, lon2, lat1, lat2 = nums
+        worst = max(abs(max(lat1, -90.0)), abs(min(lat2, 90.0)))
+        widen = max_half / max(math.cos(math.radians(min(worst + max_half, 89.9))), 1e-3)
+        conds = [dec_col >= lat1 - half, dec_col <= lat2 + half]
+        if lon1 > lon2:  # the range crosses RA 0/360
+            lon2 += 360.0
+        if math.isfinite(lon1) and math.isfinite(lon2) and lon2 - lon1 < 360.0:
+            lo, hi = lon1 - widen, lon2 + widen
+            ors = [sa.and_(ra_col + shift >= lo, ra_col + shift <= hi)
+                   for shift in (-360.0, 0.0, 360.0)]
+            conds.append(sa.or_(*ors))
+        return sa.and_(*conds)
+    vertices = list(zip(nums[0::2], nums[1::2], strict=True))
+    try:
+        inside = geometry.polygon_sql(ra_sql, dec_sql, vertices, dialect)
+    except ValueError as exc:
+        raise dali.UsageError(f"POS POLYGON: {exc}") from None
+    near = [
+        sa.literal_column(geometry.distance_sql(ra_sql, dec_sql, geometry.num(lon % 360.0),
+                                                geometry.num(lat), dialect), sa.Double) <= half
+        for lon, lat in vertices
+    ]
+    return sa.or_(sa.text(inside), *near)
+
+
+def frame_select(who: Principal, p: MultiDict[str, str], maxrec: int, dialect: str,
+                 authority: str, compile_column: Callable[[sa.ColumnElement[Any]], str]
+                 ) -> sa.Select:
+    """Frames matching the SIA 2.0 constraints that the principal may see."""
+    fr, ph, o, t = _t("frame"), _t("photometry"), _t("observation"), _t("target")
+    b, i, fa, d = _t("bandpass"), _t("instrument"), _t("facility"), _t("dataid")
+    conds: list[sa.ColumnElement[bool]] = [visible_clause(who, o.c.access, o.c.source)]
+    half = sa.func.coalesce(i.c.field_of_view, 0.0) / 2.0
+    half_exposure = sa.func.coalesce(fr.c.exposure, 0.0) / 172800.0
+    positions = p.getlist("POS")
+    if positions:
+        ra_sql, dec_sql = compile_column(t.c.right_ascension), compile_column(t.c.declination)
+        max_half = _max_half_fov()
+        conds.append(sa.or_(*(
+            _pos_condition(*parse_pos(v), ra_sql, dec_sql, half, max_half, dialect)
+            for v in positions)))
+    range_columns: dict[str, Callable[[float, float], sa.ColumnElement[bool]]] = {
+        "BAND": lambda lo, hi: _overlap(b.c.wavelength_min, b.c.wavelength_max, lo, hi),
+        "TIME": lambda lo, hi: _overlap(fr.c.mjd - half_exposure, fr.c.mjd + half_exposure,
+                                        lo, hi),
+        "EXPTIME": lambda lo, hi: _in_range(fr.c.exposure, lo, hi),
+        "TIMERES": lambda lo, hi: _in_range(fr.c.exposure, lo, hi),
+        "FOV": lambda lo, hi: _in_range(i.c.field_of_view, lo, hi),
+        # s_resolution and em_res_power are not known: null never matches
+        "SPATRES": lambda lo, hi: sa.false(),
+        "SPECRP": lambda lo, hi: sa.false(),
+    }
+    for name in RANGE_PARAMS:
+        values = p.getlist(name)
+        if values:
+            conds.append(sa.or_(*(range_columns[name](*parse_range(v, name)) for v in values)))
+    calibs = p.getlist("CALIB")
+    if calibs:
+        try:
+            levels = {int(v) for v in calibs}
+        except ValueError:
+            raise dali.UsageError(f"CALIB={calibs!r}: must be integers") from None
+        conds.append(sa.true() if CALIB_LEVEL in levels else sa.false())
+    strings: dict[str, Callable[[list[str]], sa.ColumnElement[bool]]] = {
+        "COLLECTION": lambda v: o.c.source.in_(v),
+        "FACILITY": lambda v: fa.c.facility.in_(v),
+        "INSTRUMENT": lambda v: i.c.instrument.in_(v),
+        "TARGET": lambda v: t.c.target.in_(v),
+        "FORMAT": lambda v: fr.c.content_type.in_(v),
+        "DPTYPE": lambda v: sa.true() if "image" in v else sa.false(),
+        "POL": lambda v: sa.false(),
+        "ID": lambda v: _id_condition(v, authority, o, fr),
+    }
+    for name in STRING_PARAMS:
+        values = p.getlist(name)
+        if values:
+            conds.append(strings[name](values))
+    return (
+        sa.select(
+            fr.c.frame_id, fr.c.frame_index, fr.c.mjd, fr.c.exposure, fr.c.content_type,
+            fr.c.file_size, o.c.observation_uuid, o.c.source, o.c.night, o.c.access,
+            t.c.target, t.c.target_class, t.c.right_ascension, t.c.declination,
+            b.c.bandpass, b.c.bandpass_uid, b.c.wavelength_min, b.c.wavelength_max,
+            i.c.instrument, i.c.field_of_view, fa.c.facility, d.c.title, d.c.publisher_did,
+        )
+        .select_from(
+            fr.join(ph, ph.c.photometry_id == fr.c.photometry_id)
+            .join(o, o.c.observation_id == ph.c.observation_id)
+            .join(t, t.c.target_id == o.c.target_id)
+            .join(b, b.c.bandpass_id == ph.c.bandpass_id)
+            .join(i, i.c.instrument_id == o.c.instrument_id)
+            .join(fa, fa.c.facility_id == o.c.facility_id)
+            .join(d, d.c.dataid_id == o.c.dataid_id)
+        )
+        .where(*conds)
+        .order_by(fr.c.mjd, fr.c.frame_id)
+        .limit(maxrec + 1)
+    )
+
+
+def _id_condition(values: list[str], authority: str, o: sa.Table, fr: sa.Table
+                  ) -> sa.ColumnElement[bool]:
+    ors = []
+    for value in values:
+        parsed = parse_frame_did(value.strip(), authority)
+        if parsed:
+            ors.append(sa.and_(o.c.observation_uuid == parsed[0],
+                               fr.c.frame_index == parsed[1]))
+    return sa.or_(*ors) if ors else sa.false()
+
+
+def region(ra: float, dec: float, fov: float | None) -> list[float] | None:
+    """DALI polygon (counter-clockwise) of a frame: the field of view around the target."""
+    if not fov or fov <= 0:
+        return None
+    return [v for vertex in geometry.box_vertices(ra, dec, fov, fov) for v in vertex]
+
+
+def row_converter(base_url: str, authority: str, fields: Sequence[Field]
+                  ) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """Turn a :func:`frame_select` row into an ObsCore-shaped row."""
+    names = [f.name for f in fields]
+
+    def convert(r: Any) -> tuple[Any, ...]:
+        m = r._mapping
+        exposure = m["exposure"]
+        half = (exposure or 0.0) / 172800.0
+        mjd = m["mjd"]
+        values = {
+            "dataproduct_type": "image",
+            "calib_level": CALIB_LEVEL,
+            "obs_collection": m["source"],
+            "obs_id": m["observation_uuid"],
+            "obs_publisher_did": frame_did(authority, m["observation_uuid"], m["frame_index"]),
+            "access_url": frame_url(base_url, m["frame_id"]),
+            "access_format": m["content_type"],
+            "access_estsize": max(1, math.ceil(m["file_size"] / 1024)),
+            "target_name": m["target"],
+            "target_class": m["target_class"],
+            "s_ra": m["right_ascension"],
+            "s_dec": m["declination"],
+            "s_fov": m["field_of_view"],
+            "s_region": region(m["right_ascension"], m["declination"], m["field_of_view"]),
+            "s_resolution": None,
+            "s_xel1": None,
+            "s_xel2": None,
+            "t_min": None if mjd is None else mjd - half,
+            "t_max": None if mjd is None else mjd + half,
+            "t_exptime": exposure,
+            "t_resolution": exposure,
+            "t_xel": 1,
+            "em_min": m["wavelength_min"],
+            "em_max": m["wavelength_max"],
+            "em_res_power": None,
+            "em_xel": 1,
+            "o_ucd": None,
+            "pol_states": None,
+            "pol_xel": None,
+            "facility_name": m["facility"],
+            "instrument_name": m["instrument"],
+            "obs_creator_did": m["publisher_did"],
+            "obs_title": f"{m['target']} {m['bandpass']} {m['night']} frame {m['frame_index']}",
+            "bandpass_uid": m["bandpass_uid"],
+            "access_rights": m["access"],
+        }
+        return tuple(values[n] for n in names)
+
+    return convert
+
+
+def sia_error(message: str, status: int = 400) -> Response:
+    """A DALI error document (``UsageFault: ...``)."""
+    return Response(error_document(message), status=status, mimetype="application/x-votable+xml")
+
+
+def self_descriptor(base_url: str) -> Resource:
+    """The service's self-description (DataLink 1.1 ``adhoc:this``)."""
+    from voservice.votable import Param
+
+    return Resource(
+        type="meta", utype="adhoc:this", name="this",
+        params=[Param("accessURL", "char", arraysize="*", ucd="meta.ref.url",
+                      value=f"{base_url}/sia/query"),
+                Param("standardID", "char", arraysize="*", value=SIA_STANDARD_ID)],
+    )
+
+
+@bp.route("/sia/query", methods=["GET", "POST"])
+@bp.route("/sia", methods=["GET", "POST"])
+def sia_query() -> Response:
+    """SIA 2.0 query."""
+    svc = services()
+    p = dali.params()
+    try:
+        maxrec = dali.maxrec(p, svc.settings.get("vo", "maxrec_default"),
+                             svc.settings.get("vo", "maxrec_hard"))
+        if dali.single(p, "RESPONSEFORMAT"):
+            fmt = dali.response_format(p)
+        else:  # TABLEDATA: small results, and stilts votlint misreads BINARY2 polygons
+            fmt = dali.OutputFormat("votable/td", "application/x-votable+xml")
+        select = frame_select(principal(), p, maxrec, svc.dialect, svc.authority, column_sql)
+    except dali.UsageError as exc:
+        return sia_error(f"UsageFault: {exc}")
+    fields = sia_fields()
+    infos = [Info("standardID", SIA_STANDARD_ID)]
+    trailer: Callable[[], list[Info]] | None = None
+    if maxrec == 0:
+        chunks: Any = iter(())
+
+        def trailer() -> list[Info]:
+            return [Info("QUERY_STATUS", "OVERFLOW", "MAXREC=0: metadata only")]
+    else:
+        try:
+            result, close = run_select(select)
+        except QueryFailed as exc:
+            return sia_error(str(exc), 500)
+        chunks, trailer = limited_rows(result, maxrec,
+                                       row_converter(svc.base_url, svc.authority, fields), close)
+    body = write_table(fields, chunks, format=fmt.name, infos=infos, trailer=trailer,
+                       resources=[self_descriptor(svc.base_url)], table_name="frames")
+    return dali.stream(body, fmt.mime)
+
+
+@bp.get("/sia/capabilities")
+def sia_capabilities() -> Response:
+    """VOSI capabilities: the SIA 2.0 query capability pyvo's SIA2Service looks for."""
+    base = f"{services().base_url}/sia"
+
+    def build(root: etree._Element) -> None:
+        dal_capability(root, SIA_STANDARD_ID, f"{base}/query", "2.0")
+
+    return capabilities_document(base, build)
+
+
+@bp.get("/sia/availability")
+def sia_availability() -> Response:
+    """VOSI availability of the SIA service."""
+    return vosi.availability_response()
+
+
+def register(app: Flask) -> None:
+    """Add the SIA 2.0 service to the application."""
+    app.register_blueprint(bp)
