@@ -65,6 +65,24 @@ def visible_select(qualified_name: str, principal: Principal) -> sa.Select:
     return sa.select(*cols).where(_visible_rows(desc, principal))
 
 
+def series_join() -> sa.Join:
+    """A photometry series joined with its observation and the dimension tables.
+
+    Light-curve queries (ObsCore, SSA) select from it; frame queries (SIA)
+    join ``frame`` onto it.
+    """
+    o, p, t, b = _t("observation"), _t("photometry"), _t("target"), _t("bandpass")
+    i, f, d = _t("instrument"), _t("facility"), _t("dataid")
+    return (
+        p.join(o, o.c.observation_id == p.c.observation_id)
+        .join(t, t.c.target_id == o.c.target_id)
+        .join(b, b.c.bandpass_id == p.c.bandpass_id)
+        .join(i, i.c.instrument_id == o.c.instrument_id)
+        .join(f, f.c.facility_id == o.c.facility_id)
+        .join(d, d.c.dataid_id == o.c.dataid_id)
+    )
+
+
 def obscore_select(principal: Principal, base_url: str, authority: str) -> sa.Select:
     """The rows of ``ivoa.obscore``: one per light curve the principal may see."""
     o, p, t, b = _t("observation"), _t("photometry"), _t("target"), _t("bandpass")
@@ -125,14 +143,7 @@ def obscore_select(principal: Principal, base_url: str, authority: str) -> sa.Se
         raise RuntimeError(f"ivoa.obscore description and SELECT differ in {sorted(missing)}")
     select = (
         sa.select(*(columns[c.name].label(c.name) for c in desc.columns))
-        .select_from(
-            p.join(o, o.c.observation_id == p.c.observation_id)
-            .join(t, t.c.target_id == o.c.target_id)
-            .join(b, b.c.bandpass_id == p.c.bandpass_id)
-            .join(i, i.c.instrument_id == o.c.instrument_id)
-            .join(f, f.c.facility_id == o.c.facility_id)
-            .join(d, d.c.dataid_id == o.c.dataid_id)
-        )
+        .select_from(series_join())
         .where(visible_clause(principal, o.c.access, o.c.source))
     )
     return select

@@ -22,6 +22,7 @@ from typing import Any
 import adql
 from voservice.access import Principal
 from voservice.catalog import adql_schema
+from voservice.protocols import dali
 from voservice.protocols.dali import UsageError
 from voservice.upload import UploadedTable, drop_uploads, load_uploads
 from voservice.votable import Field, Info, resolve_format, write_table
@@ -44,28 +45,6 @@ class TapResult:
 
     mime: str
     chunks: Iterator[bytes]
-
-
-def _one(params: Mapping[str, Sequence[str]], name: str) -> str | None:
-    values = [v for v in params.get(name, ()) if v is not None]
-    if not values:
-        return None
-    if len(set(values)) > 1:
-        raise UsageError(f"parameter {name} given {len(values)} times; it takes one value")
-    return values[0]
-
-
-def _maxrec(params: Mapping[str, Sequence[str]], default: int, hard: int) -> int:
-    text = _one(params, "MAXREC")
-    if text is None or not text.strip():
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"MAXREC={text!r}: must be a non-negative integer") from None
-    if value < 0:
-        raise UsageError(f"MAXREC={text!r}: must be a non-negative integer")
-    return min(value, hard)
 
 
 def field_of(column: adql.OutputColumn) -> Field:
@@ -98,25 +77,25 @@ def run_tap_query(
     (raising UsageError or QueryError); the database runs when the returned
     chunks are consumed.
     """
-    request = _one(params, "REQUEST")
+    request = dali.single(params, "REQUEST")
     if request is not None and request.lower() != "doquery":
         raise UsageError(f"REQUEST={request!r}: this service only knows REQUEST=doQuery")
-    lang = _one(params, "LANG")
+    lang = dali.single(params, "LANG")
     if lang is None:
         raise UsageError("LANG is missing: use LANG=ADQL")
     version = LANGUAGES.get(lang.upper())
     if version is None:
         raise UsageError(f"LANG={lang!r}: supported are {', '.join(LANGUAGES)}")
-    text = _one(params, "QUERY")
+    text = dali.single(params, "QUERY")
     if not text or not text.strip():
         raise UsageError("QUERY is missing: give an ADQL query")
-    maxrec = _maxrec(params, maxrec_default, maxrec_hard)
-    fmt_text = _one(params, "RESPONSEFORMAT") or _one(params, "FORMAT")
+    maxrec = dali.maxrec(params, maxrec_default, maxrec_hard)
+    fmt_text = dali.single(params, "RESPONSEFORMAT") or dali.single(params, "FORMAT")
     try:
         fmt, mime = resolve_format(fmt_text)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    runid = _one(params, "RUNID")
+    runid = dali.single(params, "RUNID")
     if runid is not None and len(runid) > 64:
         raise UsageError("RUNID is longer than 64 characters")
     try:

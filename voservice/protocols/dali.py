@@ -9,8 +9,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Response, request
 from werkzeug.datastructures import MultiDict
@@ -38,9 +39,16 @@ def params() -> MultiDict[str, str]:
     return out
 
 
-def single(p: MultiDict[str, str], name: str, default: str | None = None) -> str | None:
+def values_of(p: Mapping[str, Any], name: str) -> list[str]:
+    """All values of a parameter, from a MultiDict or a mapping of lists."""
+    if isinstance(p, MultiDict):
+        return p.getlist(name)
+    return [v for v in p.get(name, ()) if v is not None]
+
+
+def single(p: Mapping[str, Any], name: str, default: str | None = None) -> str | None:
     """One value of a single-valued parameter (UsageError if repeated)."""
-    values = p.getlist(name)
+    values = values_of(p, name)
     if not values:
         return default
     if len(values) > 1 and len(set(values)) > 1:
@@ -48,7 +56,7 @@ def single(p: MultiDict[str, str], name: str, default: str | None = None) -> str
     return values[0]
 
 
-def maxrec(p: MultiDict[str, str], default: int, hard: int) -> int:
+def maxrec(p: Mapping[str, Any], default: int, hard: int) -> int:
     """The MAXREC of a request: default when absent, capped at the hard limit."""
     text = single(p, "MAXREC")
     if text is None or text.strip() == "":

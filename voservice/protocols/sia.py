@@ -282,13 +282,7 @@ def frame_select(who: Principal, p: MultiDict[str, str], maxrec: int, dialect: s
             i.c.instrument, i.c.field_of_view, fa.c.facility, d.c.title, d.c.publisher_did,
         )
         .select_from(
-            fr.join(ph, ph.c.photometry_id == fr.c.photometry_id)
-            .join(o, o.c.observation_id == ph.c.observation_id)
-            .join(t, t.c.target_id == o.c.target_id)
-            .join(b, b.c.bandpass_id == ph.c.bandpass_id)
-            .join(i, i.c.instrument_id == o.c.instrument_id)
-            .join(fa, fa.c.facility_id == o.c.facility_id)
-            .join(d, d.c.dataid_id == o.c.dataid_id)
+            catalog.series_join().join(fr, fr.c.photometry_id == ph.c.photometry_id)
         )
         .where(*conds)
         .order_by(fr.c.mjd, fr.c.frame_id)

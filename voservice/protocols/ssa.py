@@ -270,14 +270,7 @@ def series_select(who: Principal, q: SsaQuery, dialect: str, authority: str,
             b.c.wavelength_max, b.c.mag_ucd,
             i.c.instrument, f.c.facility, d.c.title, d.c.publisher, d.c.publisher_did,
         )
-        .select_from(
-            p.join(o, o.c.observation_id == p.c.observation_id)
-            .join(t, t.c.target_id == o.c.target_id)
-            .join(b, b.c.bandpass_id == p.c.bandpass_id)
-            .join(i, i.c.instrument_id == o.c.instrument_id)
-            .join(f, f.c.facility_id == o.c.facility_id)
-            .join(d, d.c.dataid_id == o.c.dataid_id)
-        )
+        .select_from(catalog.series_join())
         .where(*conds)
         .order_by(p.c.mjd_start, p.c.photometry_id)
         .limit(q.maxrec + 1)
