@@ -126,22 +126,8 @@ def _resources() -> Any:
 
 
 def _register_blueprints(app: Flask) -> None:
-    """Register every protocol blueprint that exists."""
-    import importlib
+    """Register one blueprint per protocol."""
+    from voservice.protocols import datalink, lightcurve, portal, scs, sia, ssa, tap
 
-    for module_name in (
-        "voservice.protocols.portal",
-        "voservice.protocols.tap",
-        "voservice.protocols.scs",
-        "voservice.protocols.ssa",
-        "voservice.protocols.sia",
-        "voservice.protocols.datalink",
-        "voservice.protocols.lightcurve",
-    ):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
+    for module in (portal, tap, scs, ssa, sia, datalink, lightcurve):
         module.register(app)

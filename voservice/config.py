@@ -124,6 +124,7 @@ KEYS: dict[str, dict[str, Key]] = {
         "workers": Key(_positive_int, "2", "gunicorn worker processes"),
         "jobs_path": Key(_text, "var/jobs", "folder of UWS job state and results", True),
         "job_workers": Key(_positive_int, "2", "async TAP jobs run at once"),
+        "cache_path": Key(_text, "var/cache", "folder of cached preview plots", True),
     },
     "vo": {
         "authority": Key(_authority, "skvo.example.org", "IVOA authority of publisher DIDs"),

@@ -36,6 +36,7 @@ from voservice.protocols.scs import (
     limited_rows,
     run_select,
 )
+from voservice.urls import frame_url
 from voservice.votable import Field, Info, Resource, error_document, write_table
 
 bp = Blueprint("sia", __name__)
@@ -48,12 +49,7 @@ CALIB_LEVEL = 1
 
 
 # --------------------------------------------------------------------------
-# URLs and identifiers (switch to voservice.urls when it lands)
-
-
-def frame_url(base_url: str, frame_id: int) -> str:
-    """URL of a frame's image bytes."""
-    return f"{base_url}/frame/{frame_id}"
+# Identifiers
 
 
 def frame_did(authority: str, observation_uuid: str, frame_index: int) -> str:

@@ -17,7 +17,6 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, redirect
@@ -39,6 +38,7 @@ from voservice.protocols.scs import (
     run_select,
     service_columns,
 )
+from voservice.urls import lightcurve_url
 from voservice.votable import Field, Group, Info, Param, Resource, error_document, write_table
 
 bp = Blueprint("ssa", __name__)
@@ -54,15 +54,6 @@ OUR_FORMATS = {"all", "compliant", "native", "votable", "xml", "application/x-vo
 KNOWN_FORMATS = OUR_FORMATS | {"graphic", "fits", "metadata"}
 _MJD0 = dt.datetime(1858, 11, 17)
 _NUMERIC_RANGE = re.compile(r"[-+0-9.eE]*(/[-+0-9.eE]*)?")
-
-
-# --------------------------------------------------------------------------
-# URLs (switch to voservice.urls when it lands)
-
-
-def lightcurve_url(base_url: str, observation_uuid: str, bandpass_uid: str) -> str:
-    """URL of one light curve."""
-    return f"{base_url}/lightcurve/{quote(observation_uuid)}/{quote(bandpass_uid)}"
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,351 @@
+"""Light curves: find a series, read its points, cut, fold and bin them.
+
+Pure of Flask: the protocol module parses the request into
+:class:`Options`, this module turns a series and the time-series store into
+the FIELDs, PARAMs, TIMESYS and column chunks the VOTable writer streams.
+Whatever the store (SQL or OpenTSDB), the document is built the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from voservice import catalog, tables
+from voservice.stores.timeseries.base import MJD_UNIX_EPOCH, US_PER_DAY, Points, SeriesRef
+from voservice.votable import Columns, Field, Param, TimeSys
+
+TIMESYS_ID = "timesys"
+_REFPOSITIONS = {"topocenter": "TOPOCENTER", "geocenter": "GEOCENTER",
+                 "heliocenter": "HELIOCENTER", "barycenter": "BARYCENTER"}
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+class OptionError(ValueError):
+    """A light-curve parameter is wrong; the message names it."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the client asked of a light curve."""
+
+    mjd_min: float | None = None
+    mjd_max: float | None = None
+    bands: frozenset[str] | None = None
+    period: float | None = None
+    epoch: float | None = None
+    bin: float | None = None
+    maxrec: int | None = None
+
+    @property
+    def folded(self) -> bool:
+        """Is a phase column wanted?"""
+        return self.period is not None
+
+
+def _number(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise OptionError(f"{name}={text!r}: not a number") from None
+    if not np.isfinite(value):
+        raise OptionError(f"{name}={text!r}: must be finite")
+    return value
+
+
+def parse_options(get: Any, maxrec: int | None) -> Options:
+    """Options from request parameters (``get(NAME)`` returns the value or None)."""
+    mjd_min = mjd_max = None
+    if (time := get("TIME")) not in (None, ""):
+        lo, sep, hi = time.partition("/")
+        if not sep:
+            raise OptionError(f"TIME={time!r}: give an MJD range lo/hi (either side may be empty)")
+        mjd_min = _number("TIME", lo) if lo.strip() else None
+        mjd_max = _number("TIME", hi) if hi.strip() else None
+        if mjd_min is not None and mjd_max is not None and mjd_min > mjd_max:
+            raise OptionError(f"TIME={time!r}: the start is after the end")
+    bands = None
+    if (band := get("BAND")) not in (None, ""):
+        bands = frozenset(b.strip() for b in band.split(",") if b.strip())
+    period = epoch = None
+    if (text := get("PERIOD")) not in (None, ""):
+        period = _number("PERIOD", text)
+        if period <= 0:
+            raise OptionError(f"PERIOD={text!r}: must be positive (days)")
+        epoch = 0.0
+    if (text := get("EPOCH")) not in (None, ""):
+        if period is None:
+            raise OptionError("EPOCH needs PERIOD")
+        epoch = _number("EPOCH", text)
+    width = None
+    if (text := get("BIN")) not in (None, ""):
+        width = _number("BIN", text)
+        if width <= 0 or (period is not None and width > 1):
+            raise OptionError(f"BIN={text!r}: a positive width in days, or in phase (at most 1) "
+                              "when PERIOD is given")
+    return Options(mjd_min, mjd_max, bands, period, epoch, width, maxrec)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One photometry series with what its light curve describes."""
+
+    photometry_id: int
+    observation_uuid: str
+    source: str
+    night: str
+    access: str
+    target_folder: str
+    bandpass_folder: str
+    instrument_hash: str
+    data_md5: str
+    start_date: Any
+    end_date: Any
+    n_points: int
+    time_refposition: str | None
+    target: str
+    right_ascension: float
+    declination: float
+    bandpass: str
+    bandpass_uid: str
+    photometric_system: str
+    wavelength_eff: float | None
+    mag_ucd: str | None
+    instrument: str
+    facility: str
+    title: str
+
+    @property
+    def ref(self) -> SeriesRef:
+        """How the time-series store knows the series."""
+        return SeriesRef(
+            series_id=self.photometry_id, observation_uuid=self.observation_uuid,
+            target=self.target_folder, bandpass_uid=self.bandpass_folder, source=self.source,
+            instrument_hash=self.instrument_hash, start_us=_us(self.start_date),
+            end_us=_us(self.end_date))
+
+
+def _us(value: Any) -> int:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return int((value - _EPOCH) / dt.timedelta(microseconds=1))
+
+
+def _series_select() -> sa.Select:
+    o, p, t, b = (tables.sa_table(f"skvo.{n}") for n in
+                  ("observation", "photometry", "target", "bandpass"))
+    i, f, d = (tables.sa_table(f"skvo.{n}") for n in ("instrument", "facility", "dataid"))
+    return sa.select(
+        p.c.photometry_id, o.c.observation_uuid, o.c.source, o.c.night, o.c.access,
+        o.c.target_folder, o.c.bandpass_folder, i.c.instrument_hash, o.c.data_md5,
+        p.c.start_date,
+        p.c.end_date, p.c.n_points, p.c.time_refposition, t.c.target, t.c.right_ascension,
+        t.c.declination, b.c.bandpass, b.c.bandpass_uid, b.c.photometric_system,
+        b.c.wavelength_eff, b.c.mag_ucd, i.c.instrument, f.c.facility, d.c.title,
+    ).select_from(catalog.series_join())
+
+
+def find_series(engine: sa.Engine, observation_uuid: str,
+                bandpass_uid: str | None = None) -> list[Series]:
+    """The series of an observation (optionally of one bandpass)."""
+    o = tables.sa_table("skvo.observation")
+    b = tables.sa_table("skvo.bandpass")
+    query = _series_select().where(o.c.observation_uuid == observation_uuid)
+    if bandpass_uid is not None:
+        query = query.where(b.c.bandpass_uid == bandpass_uid)
+    with engine.connect() as conn:
+        return [Series(**row._mapping) for row in conn.execute(query)]
+
+
+def night_series(engine: sa.Engine, series: Series) -> list[Series]:
+    """Every series of the same source, target and night (all its bandpasses)."""
+    o = tables.sa_table("skvo.observation")
+    b = tables.sa_table("skvo.bandpass")
+    query = _series_select().where(
+        o.c.source == series.source, o.c.target_folder == series.target_folder,
+        o.c.night == series.night).order_by(b.c.wavelength_eff, b.c.bandpass_uid)
+    with engine.connect() as conn:
+        return [Series(**row._mapping) for row in conn.execute(query)]
+
+
+def _window(options: Options) -> tuple[int | None, int | None]:
+    def us(mjd: float | None) -> int | None:
+        return None if mjd is None else int(round((mjd - MJD_UNIX_EPOCH) * US_PER_DAY))
+
+    return us(options.mjd_min), us(options.mjd_max)
+
+
+def timesys(series: Series) -> TimeSys:
+    """The TIMESYS of a series: UTC (TDB for barycentric times), MJD origin."""
+    refposition = _REFPOSITIONS.get((series.time_refposition or "").lower(), "TOPOCENTER")
+    timescale = "TDB" if refposition == "BARYCENTER" else "UTC"
+    return TimeSys(id=TIMESYS_ID, timescale=timescale, refposition=refposition,
+                   timeorigin=2400000.5)
+
+
+def fields(series: Series, options: Options, multiband: bool) -> list[Field]:
+    """FIELDs of the light curve, time first (TOPCAT plots it at once)."""
+    from voservice.protocols.scs import service_columns
+
+    by_name = {f.name: f for f in service_columns("lightcurve")}
+    names = ["time", "magnitude", "magnitude_error"]
+    if options.bin is None:
+        names += ["exposure", "flux_calibration", "flux_calibration_level", "timestamp"]
+    if multiband:
+        names.append("bandpass_uid")
+    if options.folded:
+        names.append("phase")
+    if options.bin is not None:
+        names.append("n_points")
+    out = [replace(by_name[n]) for n in names]
+    out[0].ref = TIMESYS_ID
+    if series.mag_ucd and not multiband:
+        out[1].ucd = series.mag_ucd
+    if options.bin is not None:
+        out[0].description = "Mean time of the points in the bin (MJD)."
+        out[1].description = "Inverse-variance weighted mean magnitude of the bin."
+        out[2].description = "Propagated 1-sigma error of the weighted mean."
+    return out
+
+
+def params(series: Series, options: Options, did: str, multiband: bool) -> list[Param]:
+    """PARAMs: what the light curve is of, described by the table descriptions."""
+    desc = tables.table
+    target, band = desc("skvo.target"), desc("skvo.bandpass")
+    inst, fac = desc("skvo.instrument"), desc("skvo.facility")
+    obs, core = desc("skvo.observation"), desc("ivoa.obscore")
+
+    def param(name: str, col: tables.ColumnDesc, value: Any) -> Param:
+        arraysize = "*" if col.datatype == "char" else col.arraysize
+        return Param(name=name, datatype=col.datatype, arraysize=arraysize, unit=col.unit,
+                     ucd=col.ucd, description=col.description, value=value)
+
+    out = [
+        param("target_name", target.column("target"), series.target),
+        param("ra", target.column("right_ascension"), series.right_ascension),
+        param("dec", target.column("declination"), series.declination),
+        param("instrument", inst.column("instrument"), series.instrument),
+        param("facility", fac.column("facility"), series.facility),
+        param("source", obs.column("source"), series.source),
+        param("night", obs.column("night"), series.night),
+        param("publisher_did", core.column("obs_publisher_did"), did),
+        param("access_rights", obs.column("access"), series.access),
+    ]
+    if not multiband:
+        out[3:3] = [
+            param("filter", band.column("bandpass"), series.bandpass),
+            param("bandpass_uid", band.column("bandpass_uid"), series.bandpass_uid),
+            param("photometric_system", band.column("photometric_system"),
+                  series.photometric_system),
+            param("wavelength_eff", band.column("wavelength_eff"), series.wavelength_eff),
+        ]
+    if options.folded:
+        out.append(Param(name="period", datatype="double", unit="d", ucd="time.period",
+                         description="Period the phase is computed with.", value=options.period))
+        out.append(Param(name="epoch", datatype="double", unit="d", ucd="time.epoch;phys",
+                         description="MJD of phase 0.", value=options.epoch))
+    return out
+
+
+def _phase(mjd: np.ndarray, options: Options) -> np.ndarray:
+    return np.mod((mjd - (options.epoch or 0.0)) / options.period, 1.0)
+
+
+def _points(store: Any, series: list[Series], options: Options) -> Iterator[tuple[Points, str]]:
+    start, end = _window(options)
+    for s in series:
+        for chunk in store.read(s.ref, start_us=start, end_us=end):
+            yield chunk, s.bandpass_uid
+
+
+def _columns(chunk: Points, band: str, options: Options, multiband: bool) -> list[Any]:
+    mjd = chunk.mjd
+    cols: list[Any] = [mjd, chunk.magnitude, chunk.magnitude_error, chunk.exposure,
+                       chunk.flux_calibration, chunk.flux_calibration_level.astype(np.int32),
+                       chunk.time_us.astype("datetime64[us]")]
+    if multiband:
+        cols.append(np.full(len(chunk), band, dtype=object))
+    if options.folded:
+        cols.append(_phase(mjd, options))
+    return cols
+
+
+def rows(store: Any, series: list[Series], options: Options, multiband: bool,
+         state: dict[str, bool]) -> Iterator[Columns]:
+    """Column chunks of the light curve, at most ``options.maxrec`` rows."""
+    limit = options.maxrec
+    if options.bin is not None:
+        chunks: Iterator[list[Any]] = iter([_binned(store, series, options, multiband)])
+    elif multiband and len(series) > 1:
+        chunks = iter([_merged(store, series, options)])
+    else:
+        chunks = (_columns(c, band, options, multiband)
+                  for c, band in _points(store, series, options))
+    sent = 0
+    for cols in chunks:
+        n = len(cols[0])
+        if limit is not None and sent + n > limit:
+            state["overflow"] = True
+            n = limit - sent
+            cols = [c[:n] for c in cols]
+        if n:
+            sent += n
+            yield Columns(cols)
+        if state.get("overflow"):
+            break
+    if limit == 0:
+        state["overflow"] = True  # DALI: MAXREC=0 answers metadata, flagged
+
+
+def _merged(store: Any, series: list[Series], options: Options) -> list[Any]:
+    """All bandpasses of a night in one time-ordered table."""
+    parts = [_columns(c, band, options, True) for c, band in _points(store, series, options)]
+    if not parts:
+        return [np.array([])]
+    cols = [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
+    order = np.argsort(cols[0], kind="stable")
+    return [c[order] for c in cols]
+
+
+def _binned(store: Any, series: list[Series], options: Options, multiband: bool) -> list[Any]:
+    """Mean time, weighted mean magnitude, propagated error and count per bin."""
+    out: list[list[Any]] = []
+    for s in series:
+        parts = [c for c, _ in _points(store, [s], options)]
+        if not parts:
+            continue
+        pts = Points.concat(parts)
+        mjd = pts.mjd
+        axis = _phase(mjd, options) if options.folded else mjd - mjd[0]
+        index = np.floor(axis / options.bin).astype(np.int64)
+        keys, inverse, counts = np.unique(index, return_inverse=True, return_counts=True)
+        err = pts.magnitude_error
+        weights = np.where(err > 0, 1.0 / np.where(err > 0, err, 1.0) ** 2, 0.0)
+        zero = err <= 0
+        weights[zero] = 0.0
+        wsum = np.bincount(inverse, weights)
+        count = counts.astype(np.int64)
+        mean_time = np.bincount(inverse, mjd) / count
+        plain_mag = np.bincount(inverse, pts.magnitude) / count
+        wmag = np.bincount(inverse, weights * pts.magnitude)
+        mag = np.where(wsum > 0, wmag / np.where(wsum > 0, wsum, 1.0), plain_mag)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            error = np.where(wsum > 0, 1.0 / np.sqrt(wsum),
+                             np.sqrt(np.bincount(inverse, err**2)) / count)
+        cols: list[Any] = [mean_time, mag, error]
+        if multiband:
+            cols.append(np.full(len(keys), s.bandpass_uid, dtype=object))
+        if options.folded:
+            cols.append((keys + 0.5) * options.bin)
+        cols.append(count)
+        out.append(cols)
+    if not out:
+        return [np.array([])]
+    merged = [np.concatenate([o[i] for o in out]) for i in range(len(out[0]))]
+    order = np.argsort(merged[0], kind="stable")
+    return [c[order] for c in merged]
