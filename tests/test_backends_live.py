@@ -1,0 +1,105 @@
+"""The whole service on MariaDB + OpenTSDB + HBase (the protocol doubles).
+
+The sample data are loaded by the real uploader into MariaDB, the OpenTSDB
+HTTP double and the HBase Thrift double; ``skvo serve`` then answers the VO
+clients from them.  Light curves must come out exactly as from the embedded
+stores: only the observation's random uuid differs between deployments.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pyvo
+import requests
+from astropy.io.votable import parse as parse_votable
+from conftest import ADMIN, LiveServer, deploy, mariadb_database
+from servers.hbase_thrift import FakeHBase
+from servers.opentsdb import FakeOpenTsdb
+
+pytestmark = pytest.mark.mariadb
+
+
+@pytest.fixture(scope="module")
+def backends_server(tmp_path_factory: pytest.TempPathFactory, demo_tree: Path
+                    ) -> Iterator[LiveServer]:
+    tsdb = FakeOpenTsdb().start()
+    hbase = FakeHBase("framed", "compact").start()
+    try:
+        dep = deploy(
+            tmp_path_factory.mktemp("backends"), demo_tree, mariadb_database("skvo_backends_test"),
+            timeseries={"backend": "opentsdb", "url": tsdb.url, "batch_size": "200"},
+            media={"backend": "hbase", "host": hbase.host, "port": str(hbase.port),
+                   "table": "skvo_frames", "transport": "framed", "protocol": "compact"},
+        )
+        server = LiveServer(dep)
+        server.start()
+        yield server
+        server.stop()
+    finally:
+        hbase.stop()
+        tsdb.stop()
+
+
+def series(server: LiveServer) -> dict[tuple[str, str, str], dict]:
+    """Series by (target, bandpass, start) -> obscore row, read as admin."""
+    session = requests.Session()
+    session.auth = ADMIN
+    table = pyvo.dal.TAPService(f"{server.url}/tap", session=session).run_sync(
+        "SELECT obs_id, obs_publisher_did, target_name, bandpass_uid, t_min, t_xel "
+        "FROM ivoa.obscore").to_table()
+    return {(str(r["target_name"]), str(r["bandpass_uid"]), f"{float(r['t_min']):.9f}"):
+            {"obs_id": str(r["obs_id"]), "did": str(r["obs_publisher_did"]),
+             "bandpass_uid": str(r["bandpass_uid"]), "t_xel": int(r["t_xel"])}
+            for r in table}
+
+
+def test_light_curves_are_identical_to_the_embedded_stores(
+        backends_server: LiveServer, sqlite_server: LiveServer) -> None:
+    ours, theirs = series(backends_server), series(sqlite_server)
+    assert ours.keys() == theirs.keys() and len(ours) > 10
+    for key in sorted(ours)[:12]:
+        a, b = ours[key], theirs[key]
+        for query in ("", "?RESPONSEFORMAT=votable/td", "?RESPONSEFORMAT=csv"):
+            body_a = requests.get(f"{backends_server.url}/lightcurve/{a['obs_id']}/"
+                                  f"{a['bandpass_uid']}{query}", auth=ADMIN, timeout=60).content
+            body_b = requests.get(f"{sqlite_server.url}/lightcurve/{b['obs_id']}/"
+                                  f"{b['bandpass_uid']}{query}", auth=ADMIN, timeout=60).content
+            assert body_a.replace(a["obs_id"].encode(), b"UUID") == body_b.replace(
+                b["obs_id"].encode(), b"UUID"), (key, query)
+
+
+def test_vo_clients_on_the_production_stores(backends_server: LiveServer) -> None:
+    url = backends_server.url
+    rows = [r for r in series(backends_server).values()]
+    assert rows
+    tap = pyvo.dal.TAPService(f"{url}/tap")
+    found = tap.run_sync("SELECT COUNT(*) AS n FROM ivoa.obscore").to_table()
+    assert int(found["n"][0]) > 0
+    ssa = pyvo.dal.SSAService(f"{url}/ssa")
+    records = ssa.search(pos=(282.519975, 33.362667), diameter=0.1)
+    assert len(records) > 0
+    curve = parse_votable(io.BytesIO(requests.get(records[0].getdataurl(), timeout=60).content))
+    times = np.asarray(curve.get_first_table().array["time"])
+    assert len(times) > 0 and np.all(np.diff(times) > 0)
+    frames_seen = 0
+    for row in rows:
+        links = parse_votable(io.BytesIO(requests.get(
+            f"{url}/datalink", params={"ID": row["did"]}, auth=ADMIN, timeout=60).content))
+        table = links.get_first_table().to_table()
+        for link in table:
+            if str(link["local_semantics"]) == "frame":
+                response = requests.get(str(link["access_url"]), auth=ADMIN, timeout=60)
+                assert response.status_code == 200 and response.content.startswith(b"\x89PNG")
+                assert len(response.content) == int(link["content_length"])
+                frames_seen += 1
+        if frames_seen >= 3:
+            break
+    assert frames_seen >= 3, "frames must come back from the HBase store"
+    sia = pyvo.dal.SIA2Service(f"{url}/sia")
+    images = sia.search(pos=(282.519975, 33.362667, 1.0))
+    assert all(str(r["access_url"]).startswith(f"{url}/frame/") for r in images)
