@@ -22,22 +22,13 @@ class Column:
 
 
 @dataclass(frozen=True)
-class OutputColumn:
+class OutputColumn(Column):
     """A column of a translated query's result.
 
     ``sql_width`` is the number of consecutive SQL result columns making up
     the value: 2 for a POINT (lon, lat), 3 for a CIRCLE, 2n for a polygon.
     """
 
-    name: str
-    datatype: str
-    arraysize: str | None = None
-    xtype: str | None = None
-    unit: str | None = None
-    ucd: str | None = None
-    utype: str | None = None
-    description: str | None = None
-    indexed: bool = False
     sql_width: int = 1
 
 

@@ -23,11 +23,7 @@ from pathlib import Path
 import numpy as np
 import requests
 import sqlalchemy as sa
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from conftest import Deployment, LiveServer, free_port, mariadb_database, write_ini  # noqa: E402
+from common import database_url, live_server
 
 from voservice import tables  # noqa: E402
 from voservice.stores.metadata import initdb, make_engine  # noqa: E402
@@ -102,19 +98,14 @@ def main() -> int:
     for backend in args.backends.split(","):
         with tempfile.TemporaryDirectory(prefix=f"skvo-bench-lc-{backend}-") as tmp:
             root = Path(tmp)
-            url = (f"sqlite:///{root / 'bench.sqlite'}" if backend == "sqlite"
-                   else mariadb_database("skvo_bench_lc"))
+            url = database_url(backend, root, "skvo_bench_lc")
             engine = make_engine(url)
             initdb(engine)
             SqlTimeSeriesStore(engine).create_schema()
             small = add_series(engine, args.points, 1)
             big = add_series(engine, args.big, 2)
             engine.dispose()
-            port = free_port()
-            config = write_ini(root, url, port, server={"workers": "1"})
-            server = LiveServer(Deployment(root=root, config=config, port=port))
-            server.start()
-            try:
+            with live_server(root, url, workers=1) as server:
                 lc = f"{server.url}/lightcurve/{small}"
                 requests.get(lc, timeout=60).raise_for_status()
                 times = []
@@ -143,8 +134,6 @@ def main() -> int:
                       f"{seconds:.2f} s ({args.big / seconds:,.0f} points/s); server RSS "
                       f"{before / 1024:.0f} MB before, peak {peak / 1024:.0f} MB "
                       f"(+{(peak - before) / 1024:.0f} MB)")
-            finally:
-                server.stop()
     return 0
 
 

@@ -27,11 +27,7 @@ from pathlib import Path
 import numpy as np
 import requests
 import sqlalchemy as sa
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from conftest import Deployment, LiveServer, free_port, mariadb_database, write_ini  # noqa: E402
+from common import database_url, live_server
 
 from voservice import tables  # noqa: E402
 from voservice.stores.metadata import initdb, make_engine  # noqa: E402
@@ -87,7 +83,7 @@ def sync(url: str, query: str) -> requests.Response:
     return response
 
 
-def bench(name: str, url: str, cones: int) -> None:
+def bench(name: str, url: str, cones: int, n_targets: int) -> None:
     query = ("SELECT TOP 100000 target_id, target, right_ascension, declination, "
              "catalogue_value FROM skvo.target")
     sync(url, query)  # warm the caches
@@ -97,7 +93,8 @@ def bench(name: str, url: str, cones: int) -> None:
         size = len(sync(url, query).content)
         times.append(time.perf_counter() - start)
     best = min(times)
-    rows_s = 100_000 / best
+    rows = min(100_000, n_targets)
+    rows_s = rows / best
     mb_s = size / best / 1e6
     print(f"{name:8s} TOP 100000 x 5 columns BINARY2: {best:.3f} s (best of 5, median "
           f"{statistics.median(times):.3f} s), {rows_s:,.0f} rows/s, {mb_s:.1f} MB/s, "
@@ -130,20 +127,13 @@ def main() -> int:
     for backend in args.backends.split(","):
         with tempfile.TemporaryDirectory(prefix=f"skvo-bench-tap-{backend}-") as tmp:
             root = Path(tmp)
-            url = (f"sqlite:///{root / 'bench.sqlite'}" if backend == "sqlite"
-                   else mariadb_database("skvo_bench_tap"))
+            url = database_url(backend, root, "skvo_bench_tap")
             start = time.perf_counter()
             load_targets(url, args.targets)
             print(f"{backend:8s} loaded {args.targets:,} targets in "
                   f"{time.perf_counter() - start:.1f} s")
-            port = free_port()
-            config = write_ini(root, url, port, server={"workers": "2"})
-            server = LiveServer(Deployment(root=root, config=config, port=port))
-            server.start()
-            try:
-                bench(backend, server.url, args.cones)
-            finally:
-                server.stop()
+            with live_server(root, url, workers=2) as server:
+                bench(backend, server.url, args.cones, args.targets)
     return 0
 
 
