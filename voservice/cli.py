@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from voservice.config import ConfigError, Settings, load_config
 from voservice.users import UserError
 
@@ -28,14 +30,11 @@ def cmd_initdb(args: argparse.Namespace) -> int:
     return 0
 
 
-def _init_stores(settings: Settings, engine: object) -> None:
-    from voservice.app import open_services
+def _init_stores(settings: Settings, engine: sa.Engine) -> None:
+    from voservice.stores import open_data_stores
 
-    svc = open_services(settings)
-    for store in (svc.timeseries, svc.media):
-        create = getattr(store, "create_schema", None)
-        if create is not None:
-            create()
+    for store in open_data_stores(settings, engine):
+        store.create_schema()
         store.close()
 
 

@@ -23,9 +23,7 @@ class Stores:
     def close(self) -> None:
         """Close the stores and dispose of the engine."""
         for store in (self.timeseries, self.media):
-            close = getattr(store, "close", None)
-            if close is not None:
-                close()
+            store.close()
         self.engine.dispose()
 
 
@@ -43,9 +41,7 @@ def open_stores(settings: Settings, create: bool = True) -> Stores:
         initdb(engine)
     timeseries, media = open_data_stores(settings, engine)
     for store in (timeseries, media) if create else ():
-        create_schema = getattr(store, "create_schema", None)
-        if create_schema is not None:
-            create_schema()
+        store.create_schema()
     m = settings.section("media")
     media_path = Path(m["path"]) if m["backend"] == "files" else None
     return Stores(engine, timeseries, media, media_path)
