@@ -24,6 +24,8 @@ import requests
 import sqlalchemy as sa
 
 MARIADB_URL = os.environ.get("SKVO_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
+#: prefix of every MariaDB database the tests create (runs side by side need their own)
+DB_PREFIX = os.environ.get("SKVO_TEST_DB_PREFIX", "")
 
 #: test accounts: name -> (password, whether granted every non-open source)
 ALICE = ("alice", "wonderland")  # granted all sources
@@ -40,6 +42,7 @@ def free_port() -> int:
 
 def mariadb_database(name: str) -> str:
     """(Re)create a MariaDB database and return its SQLAlchemy URL."""
+    name = DB_PREFIX + name
     engine = sa.create_engine(f"{MARIADB_URL}/test")
     with engine.begin() as conn:
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")

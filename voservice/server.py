@@ -41,6 +41,9 @@ def _serve_web(settings: Settings, dev: bool) -> int:
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", 16)  # blocking UWS WAITs hold a thread each
             self.cfg.set("timeout", max(120, settings.get("vo", "sync_timeout") + 30))
+            # clients (pyvo, TOPCAT) reuse connections: gunicorn's 2 s default
+            # closes them under a client that pauses between requests
+            self.cfg.set("keepalive", 75)
             self.cfg.set("accesslog", "-")
             self.cfg.set("control_socket_disable", True)
 
