@@ -40,8 +40,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def mariadb_database(name: str) -> str:
-    """(Re)create a MariaDB database and return its SQLAlchemy URL."""
+def mariadb_database(name: str, driver: str = "") -> str:
+    """(Re)create a MariaDB database and return its SQLAlchemy URL.
+
+    ``driver`` names the DBAPI driver of the URL (``pymysql``, ``mysqldb``);
+    default: the one of ``SKVO_TEST_MARIADB``.
+    """
     name = DB_PREFIX + name
     engine = sa.create_engine(f"{MARIADB_URL}/test")
     with engine.begin() as conn:
@@ -50,7 +54,8 @@ def mariadb_database(name: str) -> str:
             f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
         )
     engine.dispose()
-    return f"{MARIADB_URL}/{name}?charset=utf8mb4"
+    url = MARIADB_URL if not driver else f"mysql+{driver}://{MARIADB_URL.partition('://')[2]}"
+    return f"{url}/{name}?charset=utf8mb4"
 
 
 @dataclass

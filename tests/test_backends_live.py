@@ -4,6 +4,8 @@ The sample data are loaded by the real uploader into MariaDB, the OpenTSDB
 HTTP double and the HBase Thrift double; ``skvo serve`` then answers the VO
 clients from them.  Light curves must come out exactly as from the embedded
 stores: only the observation's random uuid differs between deployments.
+This deployment reaches MariaDB through mysqlclient (the C driver); the
+other MariaDB deployments use PyMySQL.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def backends_server(tmp_path_factory: pytest.TempPathFactory, demo_tree: Path
     hbase = FakeHBase("framed", "compact").start()
     try:
         dep = deploy(
-            tmp_path_factory.mktemp("backends"), demo_tree, mariadb_database("skvo_backends_test"),
+            tmp_path_factory.mktemp("backends"), demo_tree,
+            mariadb_database("skvo_backends_test", "mysqldb"),
             timeseries={"backend": "opentsdb", "url": tsdb.url, "batch_size": "200"},
             media={"backend": "hbase", "host": hbase.host, "port": str(hbase.port),
                    "table": "skvo_frames", "transport": "framed", "protocol": "compact"},
@@ -103,3 +106,28 @@ def test_vo_clients_on_the_production_stores(backends_server: LiveServer) -> Non
     sia = pyvo.dal.SIA2Service(f"{url}/sia")
     images = sia.search(pos=(282.519975, 33.362667, 1.0))
     assert all(str(r["access_url"]).startswith(f"{url}/frame/") for r in images)
+
+
+def test_tap_through_mysqlclient(backends_server: LiveServer) -> None:
+    """Uploads (temporary tables), MAXREC cuts and errors through the C driver."""
+    from astropy.table import Table
+
+    tap = pyvo.dal.TAPService(f"{backends_server.url}/tap")
+    targets = tap.run_sync("SELECT target, right_ascension, declination FROM skvo.target"
+                           ).to_table()
+    assert len(targets) > 2
+    mine = Table({"ra": [float(r) + 0.01 for r in targets["right_ascension"][:2]],
+                  "dec": [float(d) for d in targets["declination"][:2]],
+                  "label": ["first", "second"]})
+    result = tap.run_sync(
+        "SELECT u.label, t.target FROM TAP_UPLOAD.mine AS u JOIN skvo.target AS t "
+        "ON 1 = CONTAINS(POINT('ICRS', t.right_ascension, t.declination), "
+        "CIRCLE('ICRS', u.ra, u.dec, 0.05))", uploads={"mine": mine}).to_table()
+    got = {(str(r["label"]), str(r["target"])) for r in result}
+    assert ("first", str(targets["target"][0])) in got
+    assert ("second", str(targets["target"][1])) in got
+    cut = tap.run_sync("SELECT target FROM skvo.target", maxrec=2)
+    assert len(cut) == 2 and cut.query_status == "OVERFLOW"
+    with pytest.raises(pyvo.dal.DALQueryError) as failed:
+        tap.run_sync("SELECT target FROM skvo.nosuch")
+    assert "nosuch" in str(failed.value)

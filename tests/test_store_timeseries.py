@@ -1,5 +1,7 @@
 """One contract for every time-series store: SQL (SQLite, MariaDB) and OpenTSDB.
 
+MariaDB runs through both MySQL drivers SKVO supports (PyMySQL, mysqlclient).
+
 OpenTSDB runs as the protocol double in ``tests/servers/opentsdb.py`` over a
 real socket; set ``OPENTSDB_URL`` to run the same contract against a real
 OpenTSDB (2.4+, auto-create or assignable metrics, deletes allowed).
@@ -27,6 +29,7 @@ T0 = 1_518_897_600_000_000  # 2018-02-17T20:00:00Z in unix microseconds
 
 
 @pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb),
+                        pytest.param("mariadb-mysqlclient", marks=pytest.mark.mariadb),
                         "opentsdb"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:
     if request.param == "opentsdb":
@@ -37,8 +40,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:
         ts.close()
         double.stop()
         return
-    url = (f"sqlite:///{tmp_path / 'ts.sqlite'}" if request.param == "sqlite"
-           else mariadb_database("skvo_store_test"))
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ts.sqlite'}"
+    else:  # both MySQL drivers: PyMySQL and mysqlclient
+        url = mariadb_database("skvo_store_test",
+                               "mysqldb" if request.param.endswith("mysqlclient") else "")
     engine = make_engine(url)
     ts = open_timeseries_store("sql", engine=engine)
     ts.create_schema()

@@ -12,7 +12,6 @@ import contextlib
 import datetime as dt
 import itertools
 import logging
-import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from voservice.access import Principal
 from voservice.catalog import adql_schema
 from voservice.protocols import dali
 from voservice.protocols.dali import UsageError
+from voservice.stores.metadata import is_driver_error, streaming_cursor
 from voservice.upload import UploadedTable, drop_uploads, load_uploads
 from voservice.votable import Field, Info, resolve_format, write_table
 
@@ -193,13 +193,9 @@ def _rows(
                 raw.driver_connection.set_progress_handler(
                     lambda: int(time.monotonic() > deadline), 20_000
                 )
-            cursor = raw.cursor()
-        else:
-            import pymysql.cursors
-
-            if timeout:
-                sql = f"SET STATEMENT max_statement_time={float(timeout):.3f} FOR {sql}"
-            cursor = raw.cursor(pymysql.cursors.SSCursor)
+        elif timeout:
+            sql = f"SET STATEMENT max_statement_time={float(timeout):.3f} FOR {sql}"
+        cursor = streaming_cursor(raw)
         try:
             drop_uploads(raw, uploads, svc.dialect)
             for upload in uploads:
@@ -237,7 +233,7 @@ def _query_error(exc: Exception, timeout: float | None) -> QueryError:
             "narrow it (e.g. a smaller cone or TOP) or run it as an async job"
         )
     log.warning("query failed in the database: %r", exc)
-    if isinstance(exc, sqlite3.Error) or type(exc).__module__.startswith("pymysql"):
+    if is_driver_error(exc):
         return QueryError(
             "the database could not run the query (the detail is logged); "
             "check the types of the operands and the functions used"

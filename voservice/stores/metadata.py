@@ -4,6 +4,12 @@
 (SQLite: WAL, foreign keys, the ADQL math functions; MySQL: utf8mb4, UTC);
 ``initdb`` creates the schema from the table descriptions and writes the
 TAP_SCHEMA rows.
+
+MySQL/MariaDB is reached through either DBAPI driver SQLAlchemy knows:
+PyMySQL (``mysql+pymysql://``, pure Python) or mysqlclient
+(``mysql+mysqldb://`` or ``mysql://``, C, several times faster at decoding
+rows).  :func:`streaming_cursor`, :func:`string_literal` and
+:func:`is_driver_error` are the only places that tell them apart.
 """
 
 from __future__ import annotations
@@ -59,6 +65,44 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
         f"[metadata] url: unsupported database {parsed.get_backend_name()!r}; "
         "use sqlite:///path or mysql+pymysql://user:password@host/db"
     )
+
+
+def _driver(dbapi_conn: Any) -> str:
+    """``sqlite3``, ``pymysql`` or ``MySQLdb``: the module of a DBAPI connection."""
+    conn = getattr(dbapi_conn, "driver_connection", dbapi_conn)  # unwrap SQLAlchemy's proxy
+    return type(conn).__module__.partition(".")[0]
+
+
+def streaming_cursor(dbapi_conn: Any) -> Any:
+    """A cursor that fetches rows as they are read (MySQL: unbuffered, server-side).
+
+    ``dbapi_conn`` is a DBAPI connection or SQLAlchemy's pooled proxy of one.
+    SQLite cursors always step through the result lazily.
+    """
+    driver = _driver(dbapi_conn)
+    if driver == "pymysql":
+        import pymysql.cursors
+
+        return dbapi_conn.cursor(pymysql.cursors.SSCursor)
+    if driver == "MySQLdb":
+        import MySQLdb.cursors
+
+        return dbapi_conn.cursor(MySQLdb.cursors.SSCursor)
+    return dbapi_conn.cursor()
+
+
+def string_literal(dbapi_conn: Any, value: str) -> str:
+    """``value`` as a quoted SQL string literal, escaped by the MySQL driver."""
+    conn = getattr(dbapi_conn, "driver_connection", dbapi_conn)
+    if _driver(conn) == "MySQLdb":
+        return conn.literal(value).decode(getattr(conn, "encoding", "utf-8"))
+    return conn.escape(value)
+
+
+def is_driver_error(exc: BaseException) -> bool:
+    """Was ``exc`` raised by the database driver (sqlite3, PyMySQL, mysqlclient)?"""
+    return isinstance(exc, sqlite3.Error) or type(exc).__module__.partition(".")[0] in (
+        "pymysql", "MySQLdb")
 
 
 def dialect_name(engine: sa.Engine) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from voservice.stores.metadata import streaming_cursor, string_literal
 from voservice.stores.timeseries.base import Points, SeriesRef, StoreError, TimeSeriesStore
 
 POINT_METADATA = sa.MetaData()
@@ -110,7 +111,7 @@ class SqlTimeSeriesStore(TimeSeriesStore):
     def _mysql_insert(self, dbapi_conn: Any, rows: list[tuple[Any, ...]]) -> str:
         """One multi-row INSERT with the values written out.
 
-        pymysql's executemany escapes every value in Python; here numbers are
+        The drivers' executemany escape every value one by one; here numbers are
         formatted directly (``repr`` of a float round-trips exactly) and the
         few distinct strings are escaped once each.
         """
@@ -118,7 +119,7 @@ class SqlTimeSeriesStore(TimeSeriesStore):
 
         def text(value: str) -> str:
             if value not in escaped:
-                escaped[value] = dbapi_conn.escape(str(value))
+                escaped[value] = string_literal(dbapi_conn, str(value))
             return escaped[value]
 
         values = ",".join(
@@ -141,20 +142,15 @@ class SqlTimeSeriesStore(TimeSeriesStore):
         sql = (f"SELECT {', '.join(_VALUE_COLUMNS)} FROM ts_point "
                f"WHERE {' AND '.join(where)} ORDER BY time_us")
         with self.engine.connect() as conn:
-            raw = conn.connection
-            if self.engine.dialect.name == "sqlite":
-                cursor = raw.cursor()
-            else:
-                import pymysql.cursors
-
-                cursor = raw.cursor(pymysql.cursors.SSCursor)
+            cursor = streaming_cursor(conn.connection)
             try:
                 cursor.execute(sql, args)
                 while True:
                     rows = cursor.fetchmany(chunk_size)
                     if not rows:
                         break
-                    table = np.array(rows, dtype=_ROW_DTYPE)
+                    # a list: numpy would take a tuple of rows (mysqlclient) as one record
+                    table = np.array(list(rows), dtype=_ROW_DTYPE)
                     yield Points(*(table[name] for name in _VALUE_COLUMNS))
             finally:
                 cursor.close()
