@@ -35,7 +35,8 @@ def test_every_declared_key_has_a_valid_default(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "names"),
     [
-        ("[timeseries]\nbackend = influx\n", ["[timeseries]", "backend", "influx", "sql, opentsdb"]),
+        ("[timeseries]\nbackend = influx\n",
+         ["[timeseries]", "backend", "influx", "sql, opentsdb"]),
         ("[server]\nport = -1\n", ["[server]", "port"]),
         ("[server]\nport = http\n", ["[server]", "port"]),
         ("[media]\nbakend = files\n", ["[media]", "bakend", "backend"]),

@@ -141,8 +141,8 @@ BREAKAGES: dict[str, tuple[Callable[[SeriesFiles, Path], tuple[str, int, str]], 
     "refpos": (_edit_data(6, "ts.timeframe_reference_position", "heliocentre"), "not one of",
                False),
     "level": (_edit_data(10, "ts.flux_calibration_level", "2.5"), "not an integer", False),
-    "time-far": (_edit_data(6, "ts.timestamp", "2016-01-01 00:00:00"), "outside the night",
-                 False),
+    "time-far": (_edit_data(6, "ts.timestamp", "2016-01-01 00:00:00"),
+                 "does not fit the folder's date", False),
     "time-bad": (_edit_data(11, "ts.timestamp", "2018-02-30 25:00:00"), "timestamp", False),
     "time-dup": (_edit_data(3, "ts.timestamp", None), "duplicate", False),
     "data-empty": (_header_only_data, "no data lines", False),
@@ -206,7 +206,8 @@ def test_many_bad_lines_are_summed_up(demo_tree: Path, tmp_path: Path) -> None:
     shutil.copytree(demo_tree, base)
     files = max(walk(base).series, key=lambda s: s.data.stat().st_size)
     lines = files.data.read_text().splitlines()
-    lines[1:] = [line.replace(",abs,", ",ABS,").replace(",dif,", ",DIF,") for line in lines[1:]]
+    lines[1:] = [line.replace(",abs,", ",absolute,").replace(",dif,", ",differential,")
+                 for line in lines[1:]]
     files.data.write_text("\n".join(lines) + "\n")
     report = ingest(None, base, dry_run=True, progress=False)
     mine = [p for p in report.problems if p.column == "ts.flux_calibration"]

@@ -192,3 +192,51 @@ def test_frame_order_follows_time(tmp_path: Path) -> None:
 def test_missing_tree_is_a_problem(tmp_path: Path) -> None:
     report = ingest(None, tmp_path / "nope", dry_run=True, progress=False)
     assert not report.ok and report.problems
+
+
+def test_data_tolerates_blanks_case_integral_levels_and_extra_columns(tmp_path: Path) -> None:
+    path = tmp_path / "x_data.csv"
+    path.write_text(
+        HEADER.replace(",", ", ") + ", ts.airmass\n"
+        "2018-02-17 20:00:00 , 2.0, 0.02, DIF, 1.0, 10, Topocenter, 1.2\n"
+        " 2018-02-19T03:00:00Z,1.0,0.01,abs ,2,10,heliocenter,1.3\n")
+    probs = Problems("x")
+    data = read_data(path, "x", dt.date(2018, 2, 17), probs)
+    assert not probs, probs.items
+    assert data is not None
+    assert data.flux_calibration.tolist() == ["dif", "abs"]
+    assert data.timeframe_reference_position.tolist() == ["topocenter", "heliocenter"]
+    assert data.flux_calibration_level.tolist() == [1, 2]
+    assert int(data.time_us[1] - data.time_us[0]) == 31 * 3600 * 1_000_000
+    assert probs.notices == ["x:1: ts.airmass: unknown column, ignored"]
+
+
+def test_data_refuses_utc_offsets_and_dates_far_from_the_folder(tmp_path: Path) -> None:
+    path = _data_file(tmp_path, [
+        "2018-02-17 20:00:00-05:00,1.0,0.01,abs,2,10,heliocenter",
+        "2018-02-17 20:01:00,1.0,0.01,abs,2.5,10,heliocenter",
+        "2018-03-30 20:02:00,1.0,0.01,abs,2,10,heliocenter",
+        "2018-02-15 20:03:00,1.0,0.01,abs,2,10,heliocenter",
+    ])
+    probs = Problems("x")
+    assert read_data(path, "x", dt.date(2018, 2, 17), probs) is None
+    found = {(p.line, p.column) for p in probs.items}
+    assert found == {(2, "ts.timestamp"), (3, "ts.flux_calibration_level"),
+                     (4, "ts.timestamp"), (5, "ts.timestamp")}
+
+
+def test_meta_takes_choices_in_any_case_and_ignores_unknown_columns(tmp_path: Path) -> None:
+    values = meta_values()
+    values.update({"access.access": " On_Demand", "bandpass.spectral_band_type": "Optical",
+                   "target.spectral_type": "A8V"})
+    path = tmp_path / "m_meta.csv"
+    write_meta(path, values)
+    probs = Problems("m")
+    meta = read_meta(path, "m", "johnson.u", "20180217", probs)
+    assert not probs, probs.items
+    assert meta is not None
+    assert meta.choice("access.access") == "on_demand"
+    assert meta.choice("bandpass.spectral_band_type") == "optical"
+    assert probs.notices == ["m:1: target.spectral_type: unknown column, ignored"]
+    wanted = "___".join(["20180217"] + [values[k] for k in sorted(values)])
+    assert meta.hash == hashlib.md5(wanted.encode()).hexdigest()

@@ -105,8 +105,13 @@ def _check_frames(files: SeriesFiles, n_points: int | None, probs: list[Problem]
             probs.append(Problem(frame.rel, 0, "-", f"not a {kind} file"))
 
 
-def prepare(files: SeriesFiles, base: Path) -> tuple[Prepared | None, list[Problem]]:
-    """Read and validate every file of one series; all problems are returned."""
+def prepare(files: SeriesFiles, base: Path, notices: list[str] | None = None
+            ) -> tuple[Prepared | None, list[Problem]]:
+    """Read and validate every file of one series; all problems are returned.
+
+    What the files have that is tolerated (unknown columns) is added to
+    ``notices``.
+    """
     problems = list(files.problems)
     meta = data = None
     if files.meta is not None:
@@ -114,11 +119,15 @@ def prepare(files: SeriesFiles, base: Path) -> tuple[Prepared | None, list[Probl
         probs = Problems(rel)
         meta = read_meta(files.meta, rel, files.key.bandpass, files.key.night, probs)
         problems += probs.items
+        if notices is not None:
+            notices += probs.notices
     if files.data is not None:
         rel = files.data.relative_to(base).as_posix()
         probs = Problems(rel)
         data = read_data(files.data, rel, files.night_date, probs)
         problems += probs.items
+        if notices is not None:
+            notices += probs.notices
     _check_frames(files, len(data) if data is not None else None, problems)
     if problems or meta is None or data is None:
         return None, problems
@@ -177,7 +186,7 @@ def _run(bar: Iterable[SeriesFiles], base: Path, loader: Loader | None, report: 
          dry_run: bool, replace: bool) -> None:
     for files in bar:
         t0 = time.perf_counter()
-        prepared, problems = prepare(files, base)
+        prepared, problems = prepare(files, base, report.notices)
         report.parse_seconds += time.perf_counter() - t0
         if prepared is None:
             report.failed.append(files.key)

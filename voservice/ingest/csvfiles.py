@@ -74,6 +74,8 @@ DATA_COLUMNS = (
     "ts.timeframe_reference_position",
 )
 
+#: longest span of one observation after the date its folder names, days
+MAX_SPAN_DAYS = 31
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
 _EPOCH = np.datetime64("1970-01-01T00:00:00", "us")
 
@@ -161,6 +163,7 @@ def _read_table(raw: bytes, probs: Problems) -> _Table | None:
 
 def _check_header(header: list[str], known: dict[str, bool] | tuple[str, ...],
                   probs: Problems) -> bool:
+    """Duplicate and missing required columns are errors; unknown ones are ignored."""
     ok = True
     seen: set[str] = set()
     for name in header:
@@ -169,8 +172,11 @@ def _check_header(header: list[str], known: dict[str, bool] | tuple[str, ...],
             ok = False
         seen.add(name)
         if name not in known:
-            probs.add(1, name or "-", "unknown column")
-            ok = False
+            if not name:
+                probs.add(1, "-", "a column has no name")
+                ok = False
+            else:
+                probs.notice(1, name, "unknown column, ignored")
     required = [k for k, req in known.items() if req] if isinstance(known, dict) else known
     for name in required:
         if name not in seen:
@@ -199,6 +205,11 @@ class Meta:
         """A stripped value, None when absent or empty."""
         value = self.values.get(column, "").strip()
         return value or None
+
+    def choice(self, column: str) -> str | None:
+        """The value of a column with fixed choices (access, band type), lowercased."""
+        value = self.get(column)
+        return value.lower() if value else None
 
 
 def _column_lengths() -> dict[str, int]:
@@ -266,7 +277,7 @@ def read_meta(path: Path, rel: str, bandpass_folder: str, night: str,
         ("access.access", ACCESS_RIGHTS),
     ):
         value = values.get(name, "").strip()
-        if value and value not in allowed:
+        if value and value.lower() not in allowed:
             probs.add(line, name, f"{value!r} is not one of {', '.join(allowed)}")
     for name in ("organisation.organisation_did", "dataid.publisher_did"):
         value = values.get(name, "").strip()
@@ -326,6 +337,17 @@ def _floats(col: list[str], name: str, lines: np.ndarray, probs: Problems) -> np
     return values
 
 
+def _int(text: str) -> int:
+    """An integer, also when written as an integral float (``2.0``)."""
+    try:
+        return int(text)
+    except ValueError:
+        value = float(text)
+        if not value.is_integer():
+            raise
+        return int(value)
+
+
 def _ints(col: list[str], name: str, lines: np.ndarray, probs: Problems) -> np.ndarray:
     try:
         return np.array(col, dtype=np.int64)
@@ -334,7 +356,7 @@ def _ints(col: list[str], name: str, lines: np.ndarray, probs: Problems) -> np.n
         bad = []
         for i, text in enumerate(col):
             try:
-                values[i] = int(text)
+                values[i] = _int(text)
             except (ValueError, OverflowError):
                 bad.append((int(lines[i]), f"not an integer: {text!r}"))
         probs.add_rows(name, bad)
@@ -343,6 +365,9 @@ def _ints(col: list[str], name: str, lines: np.ndarray, probs: Problems) -> np.n
 
 def _enum(col: list[str], name: str, allowed: tuple[str, ...], lines: np.ndarray,
           probs: Problems) -> np.ndarray:
+    """Values of a fixed set, taken case-insensitively and without surrounding blanks."""
+    if not set(col) <= set(allowed):
+        col = [text.strip().lower() for text in col]
     if not set(col) <= set(allowed):
         ok = set(allowed)
         probs.add_rows(name, [
@@ -352,16 +377,26 @@ def _enum(col: list[str], name: str, allowed: tuple[str, ...], lines: np.ndarray
     return np.array(col, dtype=f"<U{max(map(len, allowed))}")
 
 
+#: a time of day followed by a UTC offset (+01:00, -0500) at the end of a line
+_OFFSET = re.compile(r"\d\d:\d\d:\d\d(\.\d*)?[+-]\d\d:?\d\d$", re.MULTILINE)
+
+
 def _timestamps(col: list[str], lines: np.ndarray, probs: Problems) -> np.ndarray:
+    """UTC times ``YYYY-MM-DD HH:MM:SS[.ffffff]``, ``T`` and a final ``Z`` allowed.
+
+    Times with an offset from UTC are refused (numpy would shift some of them
+    silently): the contract is UTC.
+    """
     name = "ts.timestamp"
+    col = [t.strip() for t in col]
     joined = "\n".join(col)
     if "Z" in joined:
         col = [t[:-1] if t.endswith("Z") else t for t in col]
         joined = "\n".join(col)
     bad: list[tuple[int, str]] = []
-    if "+" in joined or "Z" in joined or "\n\n" in f"\n{joined}\n":
+    if "+" in joined or "Z" in joined or "\n\n" in f"\n{joined}\n" or _OFFSET.search(joined):
         bad = [(int(lines[i]), f"not a UTC timestamp YYYY-MM-DD HH:MM:SS[.ffffff]: {t!r}")
-               for i, t in enumerate(col) if "+" in t or "Z" in t or not t]
+               for i, t in enumerate(col) if "+" in t or "Z" in t or not t or _OFFSET.search(t)]
     short = np.flatnonzero(np.fromiter(map(len, col), dtype=np.int64, count=len(col)) < 19)
     bad += [(int(lines[i]), f"not a timestamp YYYY-MM-DD HH:MM:SS[.ffffff]: {col[i]!r}")
             for i in short if col[i]]
@@ -408,12 +443,15 @@ def read_data(path: Path, rel: str, night: dt.date, probs: Problems) -> Data | N
         negative = np.flatnonzero(values < 0)
         probs.add_rows(name, [(int(lines[i]), f"must be >= 0, not {values[i]:g}")
                               for i in negative])
+    # the folder names the UTC date the observation starts (a day's slack for
+    # providers who name it by local date); a campaign may run for weeks
     lo = np.datetime64(night - dt.timedelta(days=1), "us")
-    hi = np.datetime64(night + dt.timedelta(days=2), "us")
+    hi = np.datetime64(night + dt.timedelta(days=1 + MAX_SPAN_DAYS), "us")
     valid = ~np.isnat(stamps)
     outside = np.flatnonzero(valid & ((stamps < lo) | (stamps >= hi)))
     probs.add_rows("ts.timestamp", [
-        (int(lines[i]), f"{stamps[i]} is outside the night {night} ± 1 day") for i in outside
+        (int(lines[i]), f"{stamps[i]} does not fit the folder's date {night}: points must lie "
+         f"from the day before to {MAX_SPAN_DAYS} days after it") for i in outside
     ])
     time_us = (stamps - _EPOCH).astype(np.int64)
     order = np.argsort(time_us, kind="stable")

@@ -167,7 +167,7 @@ class Loader:
         filt = bandpasses.lookup(uid)
         bandpass = self._get_or_create(conn, "bandpass", {"bandpass_uid": uid}, {
             "bandpass": g("bandpass.bandpass"),
-            "spectral_band_type": g("bandpass.spectral_band_type"),
+            "spectral_band_type": meta.choice("bandpass.spectral_band_type"),
             "photometric_system": g("bandpass.photometric_system"),
             "wavelength_eff": filt.wavelength_eff if filt else None,
             "wavelength_min": filt.wavelength_min if filt else None,
@@ -269,7 +269,7 @@ class Loader:
             instrument_id=ids["instrument_id"],
             facility_id=ids["facility_id"],
             dataid_id=ids["dataid_id"],
-            access=meta.get("access.access"),
+            access=meta.choice("access.access"),
             meta_md5=meta.md5,
             data_md5=data.md5,
             ingested=dt.datetime.now(dt.UTC),

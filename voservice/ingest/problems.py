@@ -28,6 +28,11 @@ class Problems:
 
     file: str
     items: list[Problem] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # worth saying, not wrong
+
+    def notice(self, line: int, column: str, message: str) -> None:
+        """Record something the uploader tolerates (it does not stop the series)."""
+        self.notices.append(str(Problem(self.file, line, column, message)))
 
     def add(self, line: int, column: str, message: str) -> None:
         """Record one problem."""
