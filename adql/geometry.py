@@ -2,7 +2,10 @@
 
 All angles are in degrees.  The one implementation of the cone search
 predicate (:func:`cone_sql`) is shared by the ADQL translator and the Simple
-Cone Search service.
+Cone Search service.  :func:`polygon_sql` tests a position against a constant
+polygon with great-circle edges, :func:`circle_polygon_sql` a circle around a
+position against one (INTERSECTS and CONTAINS both ways); :mod:`adql.shapes`
+evaluates the same predicates exactly in Python when every shape is constant.
 """
 
 from __future__ import annotations
@@ -214,24 +217,158 @@ def plan_polygon(vertices: Sequence[tuple[float, float]]) -> PolygonPlan:
     return PolygonPlan(_radec(c), radius, tuple(edges), c)
 
 
-def polygon_sql(ra_sql: str, dec_sql: str, vertices: Sequence[tuple[float, float]],
-                dialect: str) -> str:
-    """SQL predicate: position lies inside the polygon (great-circle edges)."""
-    plan = plan_polygon(vertices)
+def _linear(ra_sql: str, dec_sql: str):
+    """A function giving the SQL of n . p for a fixed vector n, p the position's unit vector."""
     x = f"(COS(RADIANS({dec_sql})) * COS(RADIANS({ra_sql})))"
     y = f"(COS(RADIANS({dec_sql})) * SIN(RADIANS({ra_sql})))"
     z = f"SIN(RADIANS({dec_sql}))"
 
-    def lin(n):
-        return f"({num(n[0])} * {x} + {num(n[1])} * {y} + {num(n[2])} * {z})"
+    def lin(n, sign: float = 1.0) -> str:
+        return (f"({num(sign * n[0])} * {x} + {num(sign * n[1])} * {y}"
+                f" + {num(sign * n[2])} * {z})")
 
-    terms = [f"CASE WHEN {lin(a)} >= 0 AND {lin(b)} < 0 AND {lin(cc)} > 0 THEN 1 ELSE 0 END"
-             for a, b, cc in plan.edges]
-    box = cone_bbox(plan.center[0], plan.center[1], plan.radius + 1e-7)
+    return lin
+
+
+def _inside_sql(plan: PolygonPlan, lin, dialect: str, sign: float = 1.0) -> str:
+    """The exact part of the point-in-polygon test (of -p when ``sign`` is -1)."""
+    terms = [f"CASE WHEN {lin(a, sign)} >= 0 AND {lin(b, sign)} < 0 AND {lin(cc, sign)} > 0"
+             " THEN 1 ELSE 0 END" for a, b, cc in plan.edges]
     mod = "MOD(({}), 2)" if dialect == "mysql" else "(({}) % 2)"
     parity = mod.format(" + ".join(terms)) if terms else "0"
-    return (f"({bbox_sql(ra_sql, dec_sql, box)} AND {lin(plan.front)} > 0"
-            f" AND {parity} = 1)")
+    return f"{lin(plan.front, sign)} > 0 AND {parity} = 1"
+
+
+def polygon_sql(ra_sql: str, dec_sql: str, vertices: Sequence[tuple[float, float]],
+                dialect: str) -> str:
+    """SQL predicate: position lies inside the polygon (great-circle edges)."""
+    plan = plan_polygon(vertices)
+    box = cone_bbox(plan.center[0], plan.center[1], plan.radius + 1e-7)
+    return (f"({bbox_sql(ra_sql, dec_sql, box)} AND "
+            f"{_inside_sql(plan, _linear(ra_sql, dec_sql), dialect)})")
+
+
+class Edge(NamedTuple):
+    """A great-circle arc a -> b (shorter than 180 degrees) prepared for distance tests.
+
+    ``n`` is the unit normal of the arc's great circle; a point p is at
+    asin(|p . n|) from that circle, and its nearest point on the circle lies
+    on the arc iff p . na >= 0 and p . nb >= 0 (the lune the arc spans).
+    """
+
+    a: tuple[float, float, float]
+    b: tuple[float, float, float]
+    n: tuple[float, float, float]
+    na: tuple[float, float, float]
+    nb: tuple[float, float, float]
+
+
+def polygon_edges(vertices: Sequence[tuple[float, float]]) -> list[Edge]:
+    """The prepared edges of a polygon (repeated vertices give no edge)."""
+    vs = [_vec(ra, dec) for ra, dec in vertices]
+    out = []
+    for i, a in enumerate(vs):
+        b = vs[(i + 1) % len(vs)]
+        c = _cross(a, b)
+        if _dot(c, c) < 1e-30:  # same (or antipodal) points: no great circle
+            continue
+        n = _norm(c)
+        out.append(Edge(a, b, n, _cross(n, a), _cross(b, n)))
+    return out
+
+
+#: CIRCLE / POLYGON relations :func:`circle_polygon_sql` writes
+CIRCLE_POLYGON = ("intersects", "circle_in_polygon", "polygon_in_circle")
+
+
+def circle_polygon_sql(ra_sql: str, dec_sql: str, r: float | str,
+                       vertices: Sequence[tuple[float, float]], relation: str,
+                       dialect: str) -> str:
+    """SQL predicate relating the circle of radius ``r`` around a position to a polygon.
+
+    ``relation`` is "intersects", "circle_in_polygon" (ADQL CONTAINS(circle,
+    polygon)) or "polygon_in_circle" (CONTAINS(polygon, circle)).  ``r`` is
+    a constant (degrees) or an SQL expression; a constant radius adds an
+    index-friendly bounding box.  The polygon is constant: with p the unit
+    vector of the position, the distance to an edge's great circle is
+    asin(|p . n|) and the nearest point is on the edge iff p is inside the
+    edge's lune (see :class:`Edge`), all linear in p; otherwise the nearest
+    point is a vertex, tested with haversines (exact for tiny radii too).
+    """
+    if dialect not in ("mysql", "sqlite"):
+        raise ValueError(f"unknown dialect {dialect!r}")
+    if relation not in CIRCLE_POLYGON:
+        raise ValueError(f"unknown relation {relation!r}")
+    plan = plan_polygon(vertices)
+    edges = polygon_edges(vertices)
+    lin = _linear(ra_sql, dec_sql)
+    least = "LEAST" if dialect == "mysql" else "MIN"
+    const = not isinstance(r, str)
+    not_null = f"({dec_sql} IS NOT NULL AND {ra_sql} IS NOT NULL)"
+    if const:
+        if not math.isfinite(r) or r < 0:
+            raise ValueError(f"bad circle radius {r}")
+        r = min(float(r), 180.0)
+        hav_r = num(math.sin(math.radians(r) / 2) ** 2)
+        sin_r90 = num(math.sin(math.radians(min(r, 90.0))))
+        sin_r = num(math.sin(math.radians(r)))
+    else:
+        hav_r = f"POWER(SIN(RADIANS({least}({r}, 180.0)) / 2), 2)"
+        sin_r90 = f"SIN(RADIANS({least}({r}, 90.0)))"
+        sin_r = f"SIN(RADIANS({least}({r}, 180.0)))"
+
+    def hav(v) -> str:
+        return hav_sql(ra_sql, dec_sql, num(v[0] % 360.0), num(v[1]),
+                       cos_dec2=num(math.cos(math.radians(v[1]))))
+
+    inside = _inside_sql(plan, lin, dialect)
+    parts = []
+    if relation == "intersects":
+        if const and r >= 180.0:
+            return not_null
+        if const:
+            box = cone_bbox(plan.center[0], plan.center[1],
+                            min(180.0, plan.radius + r + 1e-7))
+            parts.append(bbox_sql(ra_sql, dec_sql, box))
+        else:
+            parts.append(f"{r} >= 0")
+        near = [f"({inside})"]
+        near += [f"{hav(v)} <= {hav_r}" for v in vertices]
+        near += [f"({lin(e.na)} >= 0 AND {lin(e.nb)} >= 0 AND ABS({lin(e.n)}) <= {sin_r90})"
+                 for e in edges]
+        parts.append("(" + " OR ".join(near) + ")")
+    elif relation == "circle_in_polygon":
+        # a cap of radius >= 90 never fits into a polygon within a hemisphere
+        if const and r >= 90.0:
+            return "(1 = 0)"
+        if not const:
+            parts.append(f"{r} >= 0 AND {r} < 90")
+        box = cone_bbox(plan.center[0], plan.center[1], plan.radius + 1e-7)
+        parts.append(bbox_sql(ra_sql, dec_sql, box))
+        parts.append(inside)
+        parts += [f"{hav(v)} >= {hav_r}" for v in vertices]
+        parts += [f"({lin(e.na)} < 0 OR {lin(e.nb)} < 0 OR ABS({lin(e.n)}) >= {sin_r90})"
+                  for e in edges]
+    else:  # polygon_in_circle
+        if const and r >= 180.0:
+            return not_null
+        if const and r <= 90.0:
+            # the cap is convex: it holds the vertex centroid (the plan's centre)
+            box = cone_bbox(plan.center[0], plan.center[1], r + 1e-7)
+            parts.append(bbox_sql(ra_sql, dec_sql, box))
+        if not const:
+            parts.append(f"{r} >= 0")
+        parts += [f"{hav(v)} <= {hav_r}" for v in vertices]
+        # a cap larger than a hemisphere is not convex: no point of the polygon
+        # may come closer than 180 - r to the antipode -p of the centre
+        far = [f"NOT ({_inside_sql(plan, lin, dialect, -1.0)})"]
+        far += [f"({lin(e.na)} > 0 OR {lin(e.nb)} > 0 OR ABS({lin(e.n)}) >= {sin_r})"
+                for e in edges]
+        if const and r > 90.0:
+            parts += far
+        elif not const:
+            parts.append(f"({r} <= 90 OR {r} >= 180 OR (" + " AND ".join(far) + "))")
+    return "(" + " AND ".join(parts) + ")"
 
 
 def polygon_area(vertices: Sequence[tuple[float, float]]) -> float:
