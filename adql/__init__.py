@@ -6,6 +6,7 @@
 """
 
 from .errors import ADQLError
+from .functions import IMPLEMENTED_UDFS, UDF
 from .parser import Query, parse
 from .schema import Column, OutputColumn, Schema, Table
 from .translate import Translation, translate
@@ -13,11 +14,13 @@ from .translate import Translation, translate
 __all__ = [
     "ADQLError",
     "Column",
+    "IMPLEMENTED_UDFS",
     "OutputColumn",
     "Query",
     "Schema",
     "Table",
     "Translation",
+    "UDF",
     "parse",
     "translate",
 ]

@@ -129,9 +129,13 @@ class UDF:
     name: str  # upper case
     params: tuple[tuple[str, str], ...]
     returns: str
+    form: str = ""  # the TAPRegExt signature it was read from
+    description: str = ""
 
     @property
     def kind(self) -> str:
+        if self.returns == "TEXT":
+            return "str"
         return TYPE_MAP.get(self.returns, ("any",))[0]
 
 
@@ -142,7 +146,7 @@ _SIG_RE = re.compile(
 )
 
 
-def parse_udf(form: str) -> UDF:
+def parse_udf(form: str, description: str = "") -> UDF:
     """Parse a TAPRegExt ``<form>`` such as ``f(a INTEGER, b REAL) -> BIGINT``."""
     m = _SIG_RE.match(form)
     if not m:
@@ -153,4 +157,31 @@ def parse_udf(form: str) -> UDF:
         if len(bits) != 2:
             raise ADQLError(f"cannot parse parameter {p!r} in UDF signature {form!r}")
         params.append((bits[0], re.sub(r"\s+", " ", bits[1].upper())))
-    return UDF(m.group(1).upper(), tuple(params), re.sub(r"\s+", " ", m.group(3).upper()))
+    return UDF(m.group(1).upper(), tuple(params), re.sub(r"\s+", " ", m.group(3).upper()),
+               form.strip(), description)
+
+
+_UDF_TEXTS = (
+    ("ivo_nocasematch(value TEXT, pattern TEXT) -> INTEGER",
+     """1 if value matches pattern, 0 otherwise; pattern is a LIKE pattern (% any
+     characters, _ one character), matched case-insensitively."""),
+    ("ivo_hasword(haystack TEXT, word TEXT) -> INTEGER",
+     """1 if word occurs in haystack as a whole word, 0 otherwise: compared
+     case-insensitively, and the match must not be preceded or followed by a letter,
+     digit or underscore (so 'cat' does not match 'catalogue'; punctuation and spaces
+     separate words). An empty word matches nothing."""),
+    ("ivo_hashlist_has(hashlist TEXT, item TEXT) -> INTEGER",
+     """1 if item, compared case-insensitively, is one of the items of hashlist, a list
+     of words joined by hash signs (#); 0 otherwise."""),
+    ("ivo_interval_overlaps(l1 NUMERIC, h1 NUMERIC, l2 NUMERIC, h2 NUMERIC) -> INTEGER",
+     """1 if the interval [l1, h1] overlaps the interval [l2, h2], 0 otherwise;
+     intervals that only touch (h1 = l2 or h2 = l1) overlap."""),
+    ("ivo_string_agg(expr TEXT, delim TEXT) -> TEXT",
+     """An aggregate function: the non-NULL values of expr in a group, joined by delim
+     (a string literal), in no particular order; NULL for a group without values."""),
+)
+#: the user-defined functions this package translates (TAPRegExt ``features-udf``):
+#: the one list the parser, the translator and the TAP capabilities read.  The
+#: scalar ones give NULL when an argument is NULL.
+IMPLEMENTED_UDFS: tuple[UDF, ...] = tuple(parse_udf(form, " ".join(text.split()))
+                                          for form, text in _UDF_TEXTS)

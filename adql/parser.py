@@ -17,6 +17,7 @@ from .functions import (
     BUILTINS,
     CAST_TYPES,
     GEOMETRY_ARG_FUNCS,
+    IMPLEMENTED_UDFS,
     RESERVED,
     TYPE_MAP,
     UDF,
@@ -749,7 +750,8 @@ def parse(text: str, version: str = "2.1", udfs: Iterable[str] = ()) -> Query:
     """Parse and check ADQL ``text``; raise :class:`ADQLError` if it is not valid.
 
     ``udfs`` are TAPRegExt signatures (``name(arg TYPE, ...) -> TYPE``) of the
-    user-defined functions the service declares.
+    user-defined functions the service declares, besides the ones this package
+    implements (:data:`adql.IMPLEMENTED_UDFS`, always known).
     """
     if not isinstance(text, str):
         raise ADQLError("the query must be a string", 0, 0)
@@ -759,7 +761,7 @@ def parse(text: str, version: str = "2.1", udfs: Iterable[str] = ()) -> Query:
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise ADQLError("the query contains a NUL character", line, 1)
-    declared: dict[str, UDF] = {}
+    declared: dict[str, UDF] = {u.name: u for u in IMPLEMENTED_UDFS}
     for form in udfs:
         u = parse_udf(form) if isinstance(form, str) else form
         declared[u.name] = u

@@ -118,6 +118,29 @@ def _ilike(value, pattern):
     return 1 if _like_re(str(pattern), True).match(str(value)) else 0
 
 
+# the implemented user-defined functions (adql.IMPLEMENTED_UDFS) that need Python here:
+# SQLite's LOWER and LIKE only fold ASCII letters
+
+def _nocasematch(value, pattern):
+    return _ilike(value, pattern)
+
+
+@lru_cache(maxsize=256)
+def _word_re(word: str) -> re.Pattern:
+    return re.compile(r"(?<![a-z0-9_])" + re.escape(word) + r"(?![a-z0-9_])")
+
+
+def _hasword(haystack, word):
+    word = str(word).lower()
+    if not word:
+        return 0
+    return 1 if _word_re(word).search(str(haystack).lower()) else 0
+
+
+def _hashlist_has(hashlist, item):
+    return 1 if f"#{str(item).lower()}#" in f"#{str(hashlist).lower()}#" else 0
+
+
 def _f1(f):
     def g(x):
         if x is None:
@@ -167,6 +190,9 @@ FUNCTIONS: dict[str, tuple[int, Callable, bool]] = {
     "adql_trunc": (2, _trunc, True),
     "adql_like": (2, _like, True),
     "adql_ilike": (2, _ilike, True),
+    "ivo_nocasematch": (2, _nocasematch, True),
+    "ivo_hasword": (2, _hasword, True),
+    "ivo_hashlist_has": (2, _hashlist_has, True),
 }
 
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 from . import geometry as geo
 from . import nodes as n
+from . import shapes
 from .errors import ADQLError, error_at
-from .functions import TYPE_MAP
+from .functions import IMPLEMENTED_UDFS, TYPE_MAP
 from .parser import Query, parse
 from .schema import Column, OutputColumn, Schema, Table
 
@@ -92,12 +93,14 @@ def _ident_eq(a: n.Ident, b: n.Ident) -> bool:
 
 
 class Scope:
-    __slots__ = ("ranges", "parent", "merged", "outputs")
+    __slots__ = ("ranges", "parent", "cols", "outputs")
 
     def __init__(self, parent=None):
-        self.ranges: list[Range] = []
+        self.ranges: list[Range] = []  # every table, for qualified names
         self.parent = parent
-        self.merged: dict[str, Col] = {}  # USING/NATURAL columns (lower name)
+        # the columns of the FROM items as SQL joins expose them, for unqualified names
+        # and SELECT *: a USING/NATURAL join shows each join column once (merged)
+        self.cols: list[Col] = []
         self.outputs = None
 
 
@@ -138,7 +141,7 @@ class Translator:
         self.ctes: dict[str, tuple[n.Ident, list]] = {}
         self.cte_sql: list[str] = []
         self.sub_count = 0
-        self.node_range: dict[int, Range] = {}
+        self.outer_refs: list[Scope] = []  # scopes outer column references resolved in
 
     # -- quoting -------------------------------------------------------------
     def qi(self, name: str) -> str:
@@ -227,10 +230,26 @@ class Translator:
         if len(louts) != len(routs) or lw != rw:
             raise error_at(s, f"the operands of {s.op} have different numbers of columns "
                            f"({len(louts)} and {len(routs)})")
-        if s.all and s.op != "UNION" and not self.my:
-            raise error_at(s, f"{s.op} ALL is not supported by this database")
+        if s.all and s.op != "UNION" and not self.my:  # SQLite has no INTERSECT/EXCEPT ALL
+            return self.bag_setop(s.op, lsql, louts, rsql, routs), louts
         op = s.op + (" ALL" if s.all else "")
         return f"{lsql} {op} {rsql}", louts
+
+    def bag_setop(self, op, lsql, louts, rsql, routs) -> str:
+        """INTERSECT/EXCEPT ALL with bag semantics: number the copies of each row on
+        both sides, apply the plain set operation to (row, copy number), drop the number."""
+        taken = {x.lower() for outs in (louts, routs) for o in outs for x in o[2]}
+        rn = "_copy"
+        while rn.lower() in taken:
+            rn += "_"
+        sides = []
+        for sql, outs in ((lsql, louts), (rsql, routs)):
+            cols = ", ".join(self.qi(x) for o in outs for x in o[2])
+            sides.append(f"SELECT {cols}, ROW_NUMBER() OVER (PARTITION BY {cols}) AS "
+                         f"{self.qi(rn)} FROM ({sql}) AS {self.qi(self.sub_alias())}")
+        cols = ", ".join(self.qi(x) for o in louts for x in o[2])
+        return (f"SELECT {cols} FROM ({sides[0]} {op} {sides[1]}) AS "
+                f"{self.qi(self.sub_alias())}")
 
     def order_positions(self, items, outs) -> str:
         if not items:
@@ -263,9 +282,11 @@ class Translator:
         return 1 + sum(len(o[2]) for o in outs[:idx])
 
     # -- FROM ----------------------------------------------------------------
-    def from_item(self, t, scope: Scope) -> tuple[str, list[Range]]:
+    def from_item(self, t, scope: Scope) -> tuple[str, list[Range], list[Col]]:
+        """-> (sql, the tables inside, the columns the item exposes)."""
         if isinstance(t, n.TableName):
-            return self.table_ref(t, scope)
+            sql, rngs = self.table_ref(t, scope)
+            return sql, rngs, list(rngs[0].cols)
         if isinstance(t, n.DerivedTable):
             sql, outs = self.query_expr(t.query, scope.parent)
             alias = self.new_alias(t.alias.name)
@@ -273,8 +294,7 @@ class Translator:
             for oc, kind, names in outs:
                 rng.cols.append(Col(oc.name, oc, kind,
                                     [f"{rng.sql_alias}.{self.qi(x)}" for x in names], rng))
-            self.node_range[id(t)] = rng
-            return f"({sql}) AS {rng.sql_alias}", [rng]
+            return f"({sql}) AS {rng.sql_alias}", [rng], list(rng.cols)
         return self.join(t, scope)
 
     def table_ref(self, t: n.TableName, scope: Scope):
@@ -288,7 +308,6 @@ class Translator:
                 for oc, kind, names in cte[1]:
                     rng.cols.append(Col(oc.name, oc, kind,
                                         [f"{rng.sql_alias}.{self.qi(x)}" for x in names], rng))
-                self.node_range[id(t)] = rng
                 return f"{self.qi(cte[2])} AS {rng.sql_alias}", [rng]
         found = [] if len(parts) > 2 else self.schema.candidates(
             [(p.name, p.delimited) for p in parts])
@@ -305,62 +324,107 @@ class Translator:
         for c in table.columns:
             rng.cols.append(Col(c.name, c, _kind_of(c), [f"{rng.sql_alias}.{self.qi(c.name)}"],
                                 rng))
-        self.node_range[id(t)] = rng
         return f"{table.sql} AS {rng.sql_alias}", [rng]
 
     def join(self, j: n.Join, scope: Scope):
-        lsql, lr = self.from_item(j.left, scope)
-        rsql, rr = self.from_item(j.right, scope)
+        lsql, lr, lcols = self.from_item(j.left, scope)
+        rsql, rr, rcols = self.from_item(j.right, scope)
         if isinstance(j.right, n.Join):
             rsql = f"({rsql})"
         kind = j.kind
-        if kind == "FULL" and self.my:
-            raise error_at(j, "FULL OUTER JOIN is not supported by this database")
+        emulate = kind == "FULL" and self.my  # MariaDB has no FULL JOIN
         kw = {"INNER": "JOIN", "LEFT": "LEFT OUTER JOIN", "RIGHT": "RIGHT OUTER JOIN",
               "FULL": "FULL OUTER JOIN", "CROSS": "CROSS JOIN"}[kind]
         ranges = lr + rr
         if kind == "CROSS":
-            return f"{lsql} CROSS JOIN {rsql}", ranges
+            return f"{lsql} CROSS JOIN {rsql}", ranges, lcols + rcols
         using_names = None
         if j.natural:
-            lnames = {c.name.lower() for r in lr for c in r.cols}
+            lnames = {c.name.lower() for c in lcols}
             using_names = []
-            for r in rr:
-                for c in r.cols:
-                    if c.name.lower() in lnames and c.name.lower() not in \
-                            [u.lower() for u in using_names]:
-                        using_names.append(c.name)
+            for c in rcols:
+                if c.name.lower() in lnames and c.name.lower() not in \
+                        [u.lower() for u in using_names]:
+                    using_names.append(c.name)
             using_idents = [n.Ident(j.line, j.col, x, False) for x in using_names]
         elif j.using is not None:
             using_idents = j.using
         else:
             using_idents = None
         if using_idents is not None:
+            # the join columns are those the two sides expose: after a USING join the
+            # merged column, so that USING/NATURAL joins chain
             conds = []
+            pairs = []
             for u in using_idents:
-                lc = self.find_in(lr, u, "left")
-                rc = self.find_in(rr, u, "right")
+                lc = self.find_in(lcols, u, "left")
+                rc = self.find_in(rcols, u, "right")
                 if len(lc.sql) != 1 or len(rc.sql) != 1:
                     raise error_at(u, "cannot join on a geometry column")
+                if any(lc is p[1] for p in pairs):
+                    continue  # USING (k, k)
                 conds.append(f"{lc.sql[0]} = {rc.sql[0]}")
+                pairs.append((u, lc, rc))
+            cond = " AND ".join(conds) if conds else "1 = 1"
+            if emulate:
+                sql = self.full_join(lsql, lr, lcols, rsql, rr, rcols, cond)
+            else:
+                sql = f"{lsql} {kw} {rsql} ON {cond}"
+            merged = []
+            for _u, lc, rc in pairs:
                 if kind == "FULL":
                     merged_sql = f"COALESCE({lc.sql[0]}, {rc.sql[0]})"
                 else:
                     merged_sql = (rc if kind == "RIGHT" else lc).sql[0]
-                scope.merged[u.name.lower()] = Col(lc.name, lc.meta, lc.kind, [merged_sql],
-                                                   None)
-            cond = " AND ".join(conds) if conds else "1 = 1"
-            return f"{lsql} {kw} {rsql} ON {cond}", ranges
+                merged.append(Col(lc.name, lc.meta, lc.kind, [merged_sql], None))
+            joined = {id(c) for _u, lc, rc in pairs for c in (lc, rc)}
+            cols = merged + [c for c in lcols + rcols if id(c) not in joined]
+            return sql, ranges, cols
+        cond = "1 = 1"
         if j.on is not None:
             sub = Scope(scope.parent)
             sub.ranges = ranges
-            sub.merged = scope.merged
+            sub.cols = lcols + rcols
+            start = len(self.outer_refs)
             cond = self.cond(j.on, sub)
-            return f"{lsql} {kw} {rsql} ON {cond}", ranges
-        return f"{lsql} {kw} {rsql} ON 1 = 1", ranges
+            if emulate and _ancestor_hit(self.outer_refs[start:], scope.parent):
+                raise error_at(j.on, "the ON condition of a FULL OUTER JOIN cannot refer to "
+                               "an enclosing query on this database")
+        if emulate:
+            return self.full_join(lsql, lr, lcols, rsql, rr, rcols, cond), ranges, \
+                lcols + rcols
+        return f"{lsql} {kw} {rsql} ON {cond}", ranges, lcols + rcols
 
-    def find_in(self, ranges, ident: n.Ident, side: str) -> Col:
-        hits = [c for r in ranges for c in r.cols if ident.matches(c.name)]
+    def full_join(self, lsql, lr, lcols, rsql, rr, rcols, cond) -> str:
+        """FULL OUTER JOIN as a derived table: the LEFT JOIN UNION ALL the right rows
+        without a match.  The Cols of both sides (every table's, and the merged USING
+        columns the sides expose) are rewritten to the derived table's generated columns."""
+        sides = (
+            [c for r in lr for c in r.cols] + lcols,
+            [c for r in rr for c in r.cols] + rcols,
+        )
+        alias = self.qi(self.new_alias("_full"))
+        names: dict[tuple, str] = {}
+        both, right_only, done = [], [], set()
+        for side, cols in enumerate(sides):
+            for c in cols:
+                if id(c) in done:
+                    continue
+                done.add(id(c))
+                new = []
+                for x in c.sql:
+                    if (side, x) not in names:
+                        nm = names[side, x] = self.qi(f"c{len(names) + 1}")
+                        both.append(f"{x} AS {nm}")
+                        right_only.append(f"{x if side else 'NULL'} AS {nm}")
+                    new.append(f"{alias}.{names[side, x]}")
+                c.sql = new
+        return (f"(SELECT {', '.join(both)} FROM {lsql} LEFT OUTER JOIN {rsql} ON {cond} "
+                f"UNION ALL SELECT {', '.join(right_only)} FROM {rsql} WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {lsql} WHERE {cond})) AS {alias}")
+
+    def find_in(self, cols, ident: n.Ident, side: str) -> Col:
+        hits = [c for c in cols if ident.matches(c.name)]
         if not hits:
             raise error_at(ident, f"column '{ident}' of the join is not in the {side} table")
         if len(hits) > 1:
@@ -372,11 +436,12 @@ class Translator:
         scope = Scope(parent)
         from_sql = []
         for t in s.from_:
-            sql, rngs = self.from_item(t, scope)
+            sql, rngs, cols = self.from_item(t, scope)
             if isinstance(t, n.Join) and len(s.from_) > 1:
                 sql = f"({sql})"
             from_sql.append(sql)
             scope.ranges.extend(rngs)
+            scope.cols.extend(cols)
         # select list
         items = []  # (name or None, V, is plain col, node)
         for it in s.items:
@@ -395,6 +460,7 @@ class Translator:
         used: set[str] = set()
         sel_sql = []
         gen = 0
+        named = []
         for name, v, _node in items:
             if name is None:
                 gen += 1
@@ -404,8 +470,21 @@ class Translator:
                 k += 1
                 name = f"{base}_{k}"
             used.add(name.lower())
+            named.append((name, v))
+        # a geometry takes several SQL columns: the output name, then hidden ones
+        # (name__2, ...) that must not collide with any output name or each other
+        taken = set(used)
+        for name, v in named:
             oc, sqls = self.output(name, v)
-            names = [name] + [f"{name}__{i}" for i in range(2, len(sqls) + 1)]
+            names = [name]
+            for i in range(2, len(sqls) + 1):
+                base = hidden = f"{name}__{i}"
+                k = 1
+                while hidden.lower() in taken:
+                    k += 1
+                    hidden = f"{base}_{k}"
+                taken.add(hidden.lower())
+                names.append(hidden)
             for x, nm in zip(sqls, names, strict=True):
                 sel_sql.append(f"{x} AS {self.qi(nm)}")
             outs.append((oc, v.kind, names))
@@ -439,10 +518,7 @@ class Translator:
 
     def star(self, it: n.QualifiedStar, scope: Scope, from_):
         if it.parts is None:
-            cols = []
-            for t in from_:
-                cols.extend(self.expand(t, scope))
-            return cols
+            return list(scope.cols)
         hits = [r for r in scope.ranges if r.matches(it.parts)]
         dotted = ".".join(p.name for p in it.parts)
         if not hits:
@@ -451,22 +527,6 @@ class Translator:
         if len(hits) > 1:
             raise error_at(it, f"ambiguous table '{dotted}' in {dotted}.*")
         return list(hits[0].cols)
-
-    def expand(self, t, scope: Scope):
-        if isinstance(t, n.Join):
-            left = self.expand(t.left, scope)
-            right = self.expand(t.right, scope)
-            if t.natural or t.using:
-                if t.natural:
-                    lnames = {c.name.lower() for c in left}
-                    common = [c.name.lower() for c in right if c.name.lower() in lnames]
-                else:
-                    common = [u.name.lower() for u in t.using]
-                merged = [scope.merged[c] for c in dict.fromkeys(common)]
-                return merged + [c for c in left if c.name.lower() not in common] + \
-                    [c for c in right if c.name.lower() not in common]
-            return left + right
-        return list(self.node_range[id(t)].cols)
 
     def auto_name(self, e, v: V) -> str | None:
         if isinstance(e, n.ColumnRef):
@@ -533,13 +593,16 @@ class Translator:
         s = scope
         while s is not None:
             if len(parts) == 1:
-                m = s.merged.get(name.name.lower())
-                if m is not None and name.matches(m.name):
-                    return self.col_value(m)
-                hits = [c for r in s.ranges for c in r.cols if name.matches(c.name)]
+                # the columns the FROM items expose: one merged column for a USING join,
+                # which wins over same-named columns of other tables
+                hits = [c for c in s.cols if name.matches(c.name)]
+                if len(hits) > 1 and sum(c.rng is None for c in hits) == 1:
+                    hits = [c for c in hits if c.rng is None]
                 if len(hits) > 1:
+                    labels = (c.rng.label if c.rng is not None else "a USING/NATURAL join"
+                              for c in hits)
                     raise error_at(e, f"ambiguous column '{name}' (in "
-                                   + ", ".join(dict.fromkeys(c.rng.label for c in hits))
+                                   + ", ".join(dict.fromkeys(labels))
                                    + "); qualify it with a table name")
             else:
                 rngs = [r for r in s.ranges if r.matches(parts[:-1])]
@@ -556,6 +619,8 @@ class Translator:
                 else:
                     hits = []
             if hits:
+                if s is not scope:
+                    self.outer_refs.append(s)
                 return self.col_value(hits[0])
             if allow_alias and s is scope and s.outputs is not None and len(parts) == 1:
                 for nm, v, _ in s.outputs[0]:
@@ -905,6 +970,8 @@ class Translator:
             return V(f"{name}({v.sql})", "str", dtype="char")
         if name == "IN_UNIT":
             return self.in_unit(e, scope, allow_alias)
+        if name in UDFS:
+            return self.udf(e, UDFS[name], scope, allow_alias)
         if name not in MATH:
             if name in self.q.udfs or name.startswith("IVO_"):
                 raise error_at(e, f"function '{name.lower()}' is not available on this "
@@ -971,6 +1038,53 @@ class Translator:
         except Exception:  # noqa: BLE001 - astropy raises many types
             raise error_at(e, f"cannot convert unit '{v.unit}' to '{target}'") from None
         return V(f"({v.sql} * {geo.num(factor)})", "float", dtype="double", unit=target)
+
+    def udf(self, e: n.FuncCall, spec, scope, allow_alias) -> V:
+        """The user-defined functions of functions.IMPLEMENTED_UDFS: SQL on MySQL, SQL
+        and the functions of sqlite_functions on SQLite; NULL arguments give NULL."""
+        name = spec.name.lower()
+        want = len(spec.params)
+        if len(e.args) != want:
+            raise error_at(e, f"{name} takes {want} argument{'s' if want != 1 else ''}, "
+                           f"not {len(e.args)}")
+        vs = []
+        for (pname, ptype), a in zip(spec.params, e.args, strict=True):
+            v = self.scalar(a, scope, allow_alias)
+            self.need(v, ("str", "null", "any") if ptype == "TEXT" else NUMERIC, a,
+                      f"the {pname} argument of {name}")
+            vs.append(v)
+        sqls = [v.sql for v in vs]
+        fn = spec.name
+        if fn == "IVO_STRING_AGG":
+            if not isinstance(vs[1].const, str):
+                raise error_at(e.args[1], f"the delim argument of {name} must be a string "
+                               "literal")
+            sep = f" SEPARATOR {sqls[1]}" if self.my else f", {sqls[1]}"
+            return V(f"GROUP_CONCAT({sqls[0]}{sep})", "str", dtype="char")
+        if fn == "IVO_INTERVAL_OVERLAPS":
+            l1, h1, l2, h2 = sqls
+            nulls = " OR ".join(f"{v.sql} IS NULL" for v in vs if v.const is None)
+            test = f"WHEN {nulls} THEN NULL " if nulls else ""
+            return V(f"(CASE {test}WHEN {h1} >= {l2} AND {h2} >= {l1} THEN 1 ELSE 0 END)",
+                     "int", dtype="int")
+        if not self.my:  # sqlite_functions: Unicode case folding, NULL in -> NULL out
+            return V(f"{fn}({', '.join(sqls)})", "int", dtype="int")
+        # MySQL: compare lower-cased text under a binary collation (string literals
+        # come with the connection's case- and accent-insensitive one)
+        a, b = (f"LOWER(CONVERT({x} USING utf8mb4))" for x in sqls)
+        if fn == "IVO_NOCASEMATCH":  # LIKE's escape character is a backslash: double it
+            return V(f"({a} COLLATE utf8mb4_bin LIKE REPLACE({b}, {self.qs(BACKSLASH)}, "
+                     f"{self.qs(BACKSLASH * 2)}))", "int", dtype="int")
+        if fn == "IVO_HASHLIST_HAS":
+            return V(f"(LOCATE(CONCAT('#', {b}, '#') COLLATE utf8mb4_bin, "
+                     f"CONCAT('#', {a}, '#')) > 0)", "int", dtype="int")
+        # IVO_HASWORD: REGEXP (PCRE) with the word quoted in \Q...\E (lower-cased, it
+        # cannot contain the \E that would end the quote) between look-arounds refusing
+        # word characters
+        return V(f"(CASE WHEN {sqls[0]} IS NULL OR {sqls[1]} IS NULL THEN NULL "
+                 f"WHEN CHAR_LENGTH({sqls[1]}) = 0 THEN 0 ELSE {a} COLLATE utf8mb4_bin "
+                 f"REGEXP CONCAT({self.qs(WORD_BEFORE)}, {b}, {self.qs(WORD_AFTER)}) END)",
+                 "int", dtype="int")
 
     # -- geometry ------------------------------------------------------------
     def coordsys(self, lit) -> None:
@@ -1124,8 +1238,18 @@ class Translator:
             return V(self.numlit(a), "float", dtype="double", const=a, unit="deg**2")
         raise error_at(e, f"{name} is not supported")  # pragma: no cover
 
-    def geo_pred(self, name, a: V, b: V, node) -> str:
+    def geo_pred(self, name, a: V, b: V, node) -> str:  # noqa: C901
+        types = f"{name}({a.kind.upper()}, {b.kind.upper()})"
+        try:
+            ca, cb = _const_shape(a), _const_shape(b)
+            if ca is not None and cb is not None:
+                test = shapes.contains if name == "CONTAINS" else shapes.intersects
+                return "(1 = 1)" if test(ca, cb) else "(1 = 0)"
+        except ValueError as exc:
+            raise error_at(node, f"{types}: {exc}") from None
         if name == "INTERSECTS" and b.kind == "point" and a.kind != "point":
+            a, b = b, a
+        if name == "INTERSECTS" and a.kind == "polygon" and b.kind == "circle":
             a, b = b, a
         if a.kind == "point" and b.kind == "point":
             return (f"({a.parts[0].sql} = {b.parts[0].sql} AND "
@@ -1140,20 +1264,48 @@ class Translator:
             d = geo.distance_sql(a.parts[0].sql, a.parts[1].sql, b.parts[0].sql,
                                  b.parts[1].sql, self.dialect)
             return f"({d} + {a.parts[2].sql} <= {b.parts[2].sql})"
-        if a.kind == "point" and b.kind == "polygon":
-            verts = _const_vertices(b)
-            if verts is None:
-                raise error_at(node, f"{name} with a POLYGON needs constant vertices on "
-                               "this service")
-            if _const_point(a) is not None:
-                raise error_at(node, f"{name} of a constant point in a polygon is not "
-                               "supported")
-            try:
-                return geo.polygon_sql(a.parts[0].sql, a.parts[1].sql, verts, self.dialect)
-            except ValueError as exc:
-                raise error_at(node, str(exc)) from None
-        raise error_at(node, f"{name}({a.kind.upper()}, {b.kind.upper()}) is not supported "
-                       "by this service")
+        if any(v.kind == "polygon" and _const_vertices(v) is None for v in (a, b)):
+            raise error_at(node, f"{types} needs a POLYGON with constant vertices on this "
+                           "service")
+        try:
+            if name == "CONTAINS" and b.kind == "point":
+                return self.within_point(a, b)
+            if a.kind == "point" and b.kind == "polygon":
+                return geo.polygon_sql(a.parts[0].sql, a.parts[1].sql, _const_vertices(b),
+                                       self.dialect)
+            if a.kind == "circle" and b.kind == "polygon":
+                relation = "intersects" if name == "INTERSECTS" else "circle_in_polygon"
+                return self.circle_polygon(a, _const_vertices(b), relation)
+            if a.kind == "polygon" and b.kind == "circle":
+                return self.circle_polygon(b, _const_vertices(a), "polygon_in_circle")
+        except ValueError as exc:
+            raise error_at(node, f"{types}: {exc}") from None
+        raise error_at(node, f"{types} is not supported by this service")
+
+    def circle_polygon(self, c: V, verts, relation: str) -> str:
+        x, y, r = c.parts
+        centre = _const_point(V(None, "point", parts=[x, y]))
+        if centre is not None and not -90 <= centre[1] <= 90:
+            raise ValueError(f"declination {centre[1]} is outside [-90, 90]")
+        radius = _const_num(r)
+        return geo.circle_polygon_sql(x.sql, y.sql, f"({r.sql})" if radius is None else radius,
+                                      verts, relation, self.dialect)
+
+    def within_point(self, a: V, p: V) -> str:
+        """CONTAINS(circle or constant polygon, point): the shape shrunk to that point."""
+        zero = V("0.0", "float", dtype="double", const=0.0)
+        if a.kind == "circle":
+            radius = _const_num(a.parts[2])
+            if radius is not None and radius != 0:
+                return "(1 = 0)"
+            same = self.point_in_circle(p, V(None, "circle", parts=[*a.parts[:2], zero]))
+            return same if radius is not None else f"({a.parts[2].sql} = 0 AND {same})"
+        verts = _const_vertices(a)
+        if any(_py_distance(v, verts[0]) > 0 for v in verts):
+            return "(1 = 0)"
+        ra, dec = verts[0]
+        return self.point_in_circle(p, V(None, "circle", parts=[
+            V(self.numlit(ra), "float", const=ra), V(self.numlit(dec), "float", const=dec), zero]))
 
     def point_in_circle(self, p: V, c: V) -> str:
         cp = V(None, "point", parts=c.parts[:2])
@@ -1182,6 +1334,11 @@ class Translator:
             raise ADQLError(str(exc)) from None
 
 
+UDFS = {u.name: u for u in IMPLEMENTED_UDFS}
+BACKSLASH = "\\"
+# ivo_hasword on MySQL: no word character may touch the (quoted) word on either side
+WORD_BEFORE = r"(?<![a-z0-9_])\Q"
+WORD_AFTER = r"\E(?![a-z0-9_])"
 GEO_FUNCS = frozenset({"DISTANCE", "CONTAINS", "INTERSECTS", "COORD1", "COORD2", "COORDSYS",
                        "CENTROID", "AREA"})
 MATH = {
@@ -1240,6 +1397,15 @@ def _unify(vs, node):
     raise error_at(node, "type error: the alternatives have incompatible types")
 
 
+def _ancestor_hit(scopes, parent) -> bool:
+    """Whether one of scopes is parent or one of its parents."""
+    outer = set()
+    while parent is not None:
+        outer.add(id(parent))
+        parent = parent.parent
+    return any(id(s) in outer for s in scopes)
+
+
 def _const_point(p: V):
     if p.kind != "point":
         return None
@@ -1256,6 +1422,25 @@ def _const_vertices(v: V):
     if not all(isinstance(c, int | float) and not isinstance(c, bool) for c in cs):
         return None
     return [(float(cs[i]), float(cs[i + 1])) for i in range(0, len(cs), 2)]
+
+
+def _const_num(v: V) -> float | None:
+    c = v.const
+    if isinstance(c, int | float) and not isinstance(c, bool):
+        return float(c)
+    return None
+
+
+def _const_shape(v: V):
+    """The shapes.* value of a constant geometry (None if any part is not constant)."""
+    if v.kind == "point":
+        p = _const_point(v)
+        return None if p is None else shapes.Point(*p)
+    if v.kind == "circle":
+        cs = [_const_num(x) for x in v.parts]
+        return None if None in cs else shapes.Circle(*cs)
+    verts = _const_vertices(v)
+    return None if verts is None else shapes.Polygon(verts)
 
 
 def _py_distance(a, b) -> float:

@@ -7,7 +7,7 @@ a fresh MariaDB database, starts ``skvo serve`` and times
 100,000 points), then streams the big one and reports the server's peak RSS
 growth (flat memory: it must not grow with the number of points).
 
-    python bench/bench_lightcurve.py [--points N] [--big M] [--backends sqlite,mariadb]
+    python bench/bench_lightcurve.py [--points N] [--big M] [--backends sqlite,mariadb,...]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import requests
 import sqlalchemy as sa
-from common import database_url, live_server
+from common import BACKENDS, database_url, live_server
 
 from voservice import tables  # noqa: E402
 from voservice.stores.metadata import initdb, make_engine  # noqa: E402
@@ -93,7 +93,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--big", type=int, default=1_000_000)
-    parser.add_argument("--backends", default="sqlite,mariadb")
+    parser.add_argument("--backends", default=",".join(BACKENDS))
     args = parser.parse_args()
     for backend in args.backends.split(","):
         with tempfile.TemporaryDirectory(prefix=f"skvo-bench-lc-{backend}-") as tmp:

@@ -11,7 +11,7 @@ observation, into a fresh SQLite file and a fresh MariaDB database, starts
 The anchor is GAVO DaCHS 2.7 (PostgreSQL) measured on this machine: 0.30 s
 for the 100,000 rows (330,000 rows/s, 17 MB/s) and 27 ms median for the cone.
 
-    python bench/bench_tap.py [--targets N] [--cones K] [--backends sqlite,mariadb]
+    python bench/bench_tap.py [--targets N] [--cones K] [--backends sqlite,mariadb,...]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import requests
 import sqlalchemy as sa
-from common import database_url, live_server
+from common import BACKENDS, database_url, live_server
 
 from voservice import tables  # noqa: E402
 from voservice.stores.metadata import initdb, make_engine  # noqa: E402
@@ -122,7 +122,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=1_000_000)
     parser.add_argument("--cones", type=int, default=50)
-    parser.add_argument("--backends", default="sqlite,mariadb")
+    parser.add_argument("--backends", default=",".join(BACKENDS))
     args = parser.parse_args()
     for backend in args.backends.split(","):
         with tempfile.TemporaryDirectory(prefix=f"skvo-bench-tap-{backend}-") as tmp:

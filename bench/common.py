@@ -12,14 +12,22 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import Deployment, LiveServer, free_port, mariadb_database, write_ini  # noqa: E402
 
+#: the databases (and MySQL drivers) a benchmark can run on
+BACKENDS = ("sqlite", "mariadb", "mariadb-mysqlclient")
+
 
 def database_url(backend: str, root: Path, mariadb_name: str) -> str:
-    """A fresh metadata database: an SQLite file under root, or a MariaDB database."""
+    """A fresh metadata database: an SQLite file under root, or a MariaDB database.
+
+    ``mariadb`` goes through PyMySQL, ``mariadb-mysqlclient`` through the C driver.
+    """
     if backend == "sqlite":
         return f"sqlite:///{root / 'bench.sqlite'}"
     if backend == "mariadb":
-        return mariadb_database(mariadb_name)
-    raise SystemExit(f"unknown backend {backend!r}: use sqlite or mariadb")
+        return mariadb_database(mariadb_name, "pymysql")
+    if backend == "mariadb-mysqlclient":
+        return mariadb_database(mariadb_name, "mysqldb")
+    raise SystemExit(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
 
 
 @contextmanager

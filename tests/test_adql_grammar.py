@@ -8,6 +8,7 @@ import pytest
 
 import adql
 from adql import Column, Schema, Table
+from adql.functions import parse_udf
 from adql.geometry import cone_bbox, cone_sql
 from adql.sqlite_functions import register
 
@@ -52,6 +53,13 @@ FEATURES = [
     "SELECT * FROM skvo.target AS t LEFT OUTER JOIN ivoa.obscore AS o ON t.id = o.target_id",
     "SELECT * FROM skvo.target AS t RIGHT JOIN ivoa.obscore AS o ON t.id = o.target_id",
     "SELECT * FROM skvo.target CROSS JOIN ivoa.obscore",
+    "SELECT * FROM skvo.target AS t FULL OUTER JOIN ivoa.obscore AS o ON t.id = o.target_id",
+    "SELECT id, a.mag, b.mag FROM skvo.target AS a FULL JOIN skvo.target AS b USING (id)",
+    "SELECT * FROM skvo.target AS a NATURAL FULL JOIN skvo.target AS b",
+    "SELECT a.id, o.obs_id, b.name FROM skvo.target AS a FULL JOIN ivoa.obscore AS o "
+    "ON a.id = o.target_id FULL JOIN skvo.target AS b ON b.id = o.target_id",
+    "SELECT * FROM ivoa.obscore AS o, skvo.target AS a FULL JOIN (SELECT id, mag FROM "
+    "skvo.target) AS q ON a.id = q.id",
     "SELECT * FROM skvo.target AS a NATURAL JOIN skvo.target AS b",
     "SELECT id, a.mag, b.mag FROM skvo.target AS a JOIN skvo.target AS b USING (id)",
     "SELECT * FROM (SELECT id, mag FROM skvo.target WHERE mag < 10) AS q WHERE q.id > 3",
@@ -69,6 +77,12 @@ FEATURES = [
     "SELECT id FROM skvo.target UNION ALL SELECT target_id FROM ivoa.obscore ORDER BY 1",
     "SELECT id FROM skvo.target INTERSECT SELECT target_id FROM ivoa.obscore",
     "SELECT id FROM skvo.target EXCEPT SELECT target_id FROM ivoa.obscore",
+    "SELECT id, name FROM skvo.target INTERSECT ALL SELECT target_id, obs_id FROM ivoa.obscore",
+    "SELECT id FROM skvo.target EXCEPT ALL SELECT target_id FROM ivoa.obscore ORDER BY 1 "
+    "OFFSET 1",
+    "SELECT POINT(right_ascension, declination) AS p FROM skvo.target INTERSECT ALL "
+    "SELECT POINT(s_ra, s_dec) FROM ivoa.obscore EXCEPT ALL SELECT POINT(ra, dec) FROM "
+    "TAP_UPLOAD.mine",
     "(SELECT TOP 2 id FROM skvo.target ORDER BY id) UNION (SELECT TOP 2 id FROM skvo.target "
     "ORDER BY id DESC)",
     "WITH b AS (SELECT id, mag FROM skvo.target WHERE mag < 10) SELECT * FROM b",
@@ -126,14 +140,29 @@ FEATURES = [
     "FROM skvo.target) AS q",
     "SELECT s_region FROM ivoa.obscore",
     "SELECT CAST('12.3 45.6' AS POINT), CAST('1 2 3' AS CIRCLE) FROM skvo.target",
+    # chained USING / NATURAL joins
+    "SELECT * FROM skvo.target AS a JOIN skvo.target AS b USING (id) JOIN skvo.target AS c "
+    "USING (id)",
+    "SELECT id, a.mag, c.mag FROM skvo.target AS a FULL JOIN skvo.target AS b USING (id) "
+    "LEFT JOIN skvo.target AS c USING (id) RIGHT JOIN skvo.target AS d USING (id)",
+    "SELECT * FROM skvo.target AS a NATURAL JOIN skvo.target AS b NATURAL FULL JOIN "
+    "skvo.target AS c",
+    "SELECT id, name FROM skvo.target AS a FULL JOIN (skvo.target AS b FULL JOIN skvo.target "
+    "AS c USING (id, name)) USING (id, name) WHERE id > 2",
+    # an alias like the hidden SQL columns of a geometry
+    "SELECT POINT(right_ascension, declination) AS p, mag AS p__2, CIRCLE(1, 2, 3) AS "
+    "\"P__2_2\" FROM skvo.target",
+    # user-defined functions
+    "SELECT ivo_nocasematch(name, 'a%'), ivo_hasword(name, 'x'), ivo_hashlist_has(name, 'x'), "
+    "ivo_interval_overlaps(mag, mag + 1, 0, 1) FROM skvo.target WHERE ivo_hasword(name, "
+    "name) = 1",
+    "SELECT flag, ivo_string_agg(name, ', ') FROM skvo.target GROUP BY flag",
 ]
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "mysql"])
 @pytest.mark.parametrize("q", FEATURES, ids=lambda q: q[:60])
 def test_features_translate(q, dialect):
-    if dialect == "mysql" and "FULL" in q:
-        pytest.skip("no FULL JOIN in MySQL")
     t = adql.translate(adql.parse(q), SCHEMA[dialect], dialect)
     assert t.sql.startswith(("SELECT", "WITH"))
     assert t.columns
@@ -256,6 +285,38 @@ ERRORS = [
     ("DELETE FROM skvo.target", 1, 1, "syntax error at 'DELETE'"),
     ("SELECT sleep(5) FROM skvo.target", 1, 8, "unknown function 'sleep'"),
     ("SELECT ivo_healpix_index(5, 1, 2) FROM skvo.target", 1, 8, "not available"),
+    ("SELECT ivo_hasword(name) FROM skvo.target", 1, 8,
+     "ivo_hasword takes 2 arguments, not 1"),
+    ("SELECT id,\n  IVO_INTERVAL_OVERLAPS(1, 2, 3) FROM skvo.target", 2, 3,
+     "ivo_interval_overlaps takes 4 arguments, not 3"),
+    ("SELECT ivo_string_agg(name) FROM skvo.target", 1, 8, "takes 2 arguments, not 1"),
+    ("SELECT ivo_hasword(name, 5) FROM skvo.target", 1, 26,
+     "type error: the word argument of ivo_hasword cannot take a number"),
+    ("SELECT id FROM skvo.target\nWHERE ivo_interval_overlaps(mag, name, 1, 2) = 1", 2, 34,
+     "type error: the h1 argument of ivo_interval_overlaps cannot take a string"),
+    ("SELECT ivo_nocasematch(mag + 1, 'a%') FROM skvo.target", 1, 24,
+     "the value argument of ivo_nocasematch cannot take a number"),
+    ("SELECT ivo_hashlist_has(name, CAST(mag AS TIMESTAMP)) FROM skvo.target", 1, 31,
+     "the item argument of ivo_hashlist_has cannot take a timestamp"),
+    ("SELECT ivo_string_agg(name, name) FROM skvo.target", 1, 29,
+     "the delim argument of ivo_string_agg must be a string literal"),
+    ("SELECT ivo_string_agg(flag, ',') FROM skvo.target", 1, 23,
+     "the expr argument of ivo_string_agg cannot take a number"),
+    ("SELECT ivo_nocasematch(POINT(1, 2), 'x') FROM skvo.target", 1, 24,
+     "a geometry cannot be used here"),
+    ("SELECT ivo_hasword(s_region, 'x') FROM ivoa.obscore", 1, 20,
+     "a geometry cannot be used here"),
+    ("SELECT ivo_hashlist_has(name, mag > 1) FROM skvo.target", 1, 31,
+     "a condition cannot be used as a value here"),
+    ("SELECT id FROM skvo.target WHERE ivo_hasword(name, 'x')", 1, 34,
+     "WHERE needs a condition"),
+    ("SELECT ivo_nocasematchh(name, 'x') FROM skvo.target", 1, 8, "not available"),
+    ("SELECT mag FROM skvo.target AS a JOIN skvo.target AS b USING (id) JOIN skvo.target "
+     "AS c USING (id)", 1, 8, "ambiguous column 'mag' (in a, b, c)"),
+    ("SELECT * FROM skvo.target AS a JOIN skvo.target AS b USING (id) JOIN skvo.target AS c "
+     "USING (mag)", 1, 94, "column 'mag' is ambiguous in the left table"),
+    ("SELECT * FROM skvo.target AS a JOIN skvo.target AS b USING (id) JOIN ivoa.obscore AS o "
+     "USING (id)", 1, 95, "column 'id' of the join is not in the right table"),
     ("SELECT POINT(1, 2) = POINT(1, 2) FROM skvo.target", 1, 8, "condition cannot be used"),
     ("SELECT id FROM skvo.target WHERE POINT(1, 2) = POINT(1, 2)", 1, 34,
      "geometries cannot be compared"),
@@ -322,12 +383,93 @@ def test_version_argument():
         adql.parse("SELECT a FROM t", version="9.9")
 
 
-def test_mysql_full_join_rejected():
-    with pytest.raises(adql.ADQLError, match="FULL OUTER JOIN"):
-        adql.translate("SELECT * FROM skvo.target AS a FULL OUTER JOIN skvo.target AS b "
-                       "ON a.id = b.id", SCHEMA["mysql"], "mysql")
-    adql.translate("SELECT * FROM skvo.target AS a FULL OUTER JOIN skvo.target AS b "
-                   "ON a.id = b.id", SCHEMA["sqlite"], "sqlite")
+def test_full_join_native_on_sqlite():
+    sql = adql.translate("SELECT * FROM skvo.target AS a FULL OUTER JOIN skvo.target AS b "
+                         "ON a.id = b.id", SCHEMA["sqlite"], "sqlite").sql
+    assert '"target" AS "a" FULL OUTER JOIN "target" AS "b" ON ("a"."id" = "b"."id")' in sql
+    assert "UNION" not in sql
+
+
+def test_full_join_emulated_on_mysql():
+    t = adql.translate("SELECT a.id, b.mag FROM skvo.target AS a FULL OUTER JOIN ivoa.obscore "
+                       "AS o ON a.id = o.target_id JOIN skvo.target AS b ON b.id = a.id",
+                       SCHEMA["mysql"], "mysql")
+    assert "FULL" not in t.sql
+    cond = "(`a`.`id` = `o`.`target_id`)"
+    assert (f"FROM `target` AS `a` LEFT OUTER JOIN `obscore` AS `o` ON {cond} UNION ALL "
+            f"SELECT NULL AS `c1`, ") in t.sql
+    assert (f"FROM `obscore` AS `o` WHERE NOT EXISTS (SELECT 1 FROM `target` AS `a` WHERE "
+            f"{cond})) AS `_full` JOIN `target` AS `b` ON (`b`.`id` = `_full`.`c1`)") in t.sql
+    assert t.sql.startswith("SELECT `_full`.`c1` AS `id`, `b`.`mag` AS `mag` FROM (SELECT "
+                            "`a`.`id` AS `c1`, `a`.`right_ascension` AS `c2`, ")
+    assert [c.name for c in t.columns] == ["id", "mag"]
+
+
+def test_full_join_using_coalesces_emulated_columns():
+    sql = adql.translate("SELECT id, a.flag FROM skvo.target AS a FULL JOIN skvo.target AS b "
+                         "USING (id)", SCHEMA["mysql"], "mysql").sql
+    assert sql.startswith("SELECT COALESCE(`_full`.`c1`, `_full`.`c8`) AS `id`, "
+                          "`_full`.`c7` AS `flag` FROM (SELECT `a`.`id` AS `c1`, ")
+    assert "NULL AS `c7`, `b`.`id` AS `c8`" in sql and " ON `a`.`id` = `b`.`id` UNION ALL " in sql
+    sql = adql.translate("SELECT id, a.flag FROM skvo.target AS a FULL JOIN skvo.target AS b "
+                         "USING (id)", SCHEMA["sqlite"], "sqlite").sql
+    assert sql.startswith('SELECT COALESCE("a"."id", "b"."id") AS "id", "a"."flag" AS "flag"')
+
+
+def test_full_join_nested_and_sub_select_tables():
+    # published tables may be access-rights sub-selects; both sides may be joins
+    vis = "(SELECT `target`.* FROM `target` WHERE `target`.`flag` <> 3)"
+    schema = Schema([*SCHEMA["mysql"], Table("skvo.visible", (Column("id", "long"),
+                                                               Column("flag", "int")), vis)])
+    t = adql.translate("SELECT * FROM skvo.visible AS v FULL JOIN (skvo.target AS a FULL JOIN "
+                       "skvo.target AS b USING (id)) ON v.id = a.id", schema, "mysql")
+    assert t.sql.count(vis + " AS `v`") == 2
+    assert t.sql.count("AS `_full`") == 2 and t.sql.count("AS `_full_2`") == 1
+    assert [c.name for c in t.columns][:4] == ["id", "flag", "id_2", "right_ascension"]
+    # the USING column of the inner FULL JOIN is carried through the outer one
+    assert "COALESCE(`_full`.`c1`, `_full`.`c8`) AS `c17`" in t.sql
+    assert t.sql.startswith("SELECT `_full_2`.`c1` AS `id`, `_full_2`.`c2` AS `flag`, "
+                            "`_full_2`.`c17` AS `id_2`, `_full_2`.`c4` AS `right_ascension`")
+
+
+def test_full_join_correlated_on_mysql():
+    q = ("SELECT id FROM skvo.target AS t WHERE EXISTS (SELECT 1 FROM ivoa.obscore AS o "
+         "FULL JOIN skvo.target AS u ON o.target_id = u.id AND u.id = t.id)")
+    with pytest.raises(adql.ADQLError, match="enclosing query") as info:
+        adql.translate(q, SCHEMA["mysql"], "mysql")
+    assert (info.value.line, info.value.column) == (1, q.index("o.target_id =") + 1)
+    adql.translate(q, SCHEMA["sqlite"], "sqlite")
+    # outer references elsewhere in the subquery, or inside the ON condition's own
+    # subqueries to the join's tables, are fine
+    adql.translate("SELECT id FROM skvo.target AS t WHERE EXISTS (SELECT 1 FROM ivoa.obscore "
+                   "AS o FULL JOIN skvo.target AS u ON o.target_id = u.id AND EXISTS (SELECT 1 "
+                   "FROM skvo.target AS w WHERE w.id = u.id) WHERE u.id = t.id)",
+                   SCHEMA["mysql"], "mysql")
+
+
+def test_intersect_except_all_sqlite():
+    sql = adql.translate("SELECT id, name FROM skvo.target INTERSECT ALL SELECT target_id, "
+                         "obs_id FROM ivoa.obscore ORDER BY 2 OFFSET 1", SCHEMA["sqlite"],
+                         "sqlite").sql
+    assert sql == (
+        'SELECT "id", "name" FROM (SELECT "id", "name", ROW_NUMBER() OVER (PARTITION BY "id", '
+        '"name") AS "_copy" FROM (SELECT "target"."id" AS "id", "target"."name" AS "name" '
+        'FROM "target" AS "target") AS "_s1" INTERSECT SELECT "target_id", "obs_id", '
+        'ROW_NUMBER() OVER (PARTITION BY "target_id", "obs_id") AS "_copy" FROM (SELECT '
+        '"obscore"."target_id" AS "target_id", "obscore"."obs_id" AS "obs_id" FROM "obscore" '
+        'AS "obscore") AS "_s2") AS "_s3" ORDER BY 2 LIMIT -1 OFFSET 1')
+    sql = adql.translate("SELECT id AS \"_copy\", POINT(right_ascension, declination) AS p "
+                         "FROM skvo.target EXCEPT ALL SELECT target_id, POINT(s_ra, s_dec) "
+                         "FROM ivoa.obscore", SCHEMA["sqlite"], "sqlite").sql
+    assert 'PARTITION BY "_copy", "p", "p__2") AS "_copy_" FROM' in sql
+    assert sql.startswith('SELECT "_copy", "p", "p__2" FROM (') and " EXCEPT SELECT " in sql
+
+
+def test_intersect_except_all_native_on_mysql():
+    sql = adql.translate("SELECT id FROM skvo.target INTERSECT ALL SELECT target_id FROM "
+                         "ivoa.obscore EXCEPT ALL SELECT id FROM skvo.target", SCHEMA["mysql"],
+                         "mysql").sql
+    assert " INTERSECT ALL " in sql and " EXCEPT ALL " in sql and "ROW_NUMBER" not in sql
 
 
 # examples from the ADQL 2.1 Recommendation (adapted to the schema above)
@@ -363,3 +505,127 @@ STANDARD_EXAMPLES = [
 def test_standard_examples(q):
     for dialect in ("sqlite", "mysql"):
         adql.translate(q, SCHEMA[dialect], dialect)
+
+
+# -- chained USING joins, hidden SQL names, user-defined functions --------------------------
+
+def test_chained_using_joins_use_the_merged_column():
+    q = ("SELECT id, a.id, b.id, c.id FROM skvo.target AS a {} JOIN skvo.target AS b USING (id) "
+         "{} JOIN skvo.target AS c USING (id) WHERE id > 3")
+    sql = adql.translate(q.format("", ""), SCHEMA["sqlite"], "sqlite").sql
+    assert sql == (
+        'SELECT "a"."id" AS "id", "a"."id" AS "id_2", "b"."id" AS "id_3", "c"."id" AS "id_4" '
+        'FROM "target" AS "a" JOIN "target" AS "b" ON "a"."id" = "b"."id" JOIN "target" AS "c" '
+        'ON "a"."id" = "c"."id" WHERE ("a"."id" > 3)')
+    sql = adql.translate(q.format("RIGHT", "LEFT"), SCHEMA["sqlite"], "sqlite").sql
+    assert sql.startswith('SELECT "b"."id" AS "id", "a"."id" AS "id_2"')
+    assert 'LEFT OUTER JOIN "target" AS "c" ON "b"."id" = "c"."id" WHERE ("b"."id" > 3)' in sql
+    sql = adql.translate(q.format("FULL", "FULL"), SCHEMA["sqlite"], "sqlite").sql
+    merged = 'COALESCE(COALESCE("a"."id", "b"."id"), "c"."id")'
+    assert sql.startswith(f'SELECT {merged} AS "id", "a"."id" AS "id_2"')
+    assert 'ON COALESCE("a"."id", "b"."id") = "c"."id"' in sql and f"WHERE ({merged} > 3)" in sql
+    # MariaDB: the merged column of the inner emulated FULL JOIN is a column of the outer
+    t = adql.translate(q.format("FULL", "FULL"), SCHEMA["mysql"], "mysql")
+    assert "FULL" not in t.sql
+    assert "COALESCE(`_full`.`c1`, `_full`.`c8`) AS `c15`" in t.sql
+    assert t.sql.startswith("SELECT COALESCE(`_full_2`.`c15`, `_full_2`.`c16`) AS `id`, "
+                            "`_full_2`.`c1` AS `id_2`, `_full_2`.`c8` AS `id_3`, "
+                            "`_full_2`.`c16` AS `id_4` FROM (SELECT ")
+    assert [c.name for c in t.columns] == ["id", "id_2", "id_3", "id_4"]
+
+
+def test_chained_natural_and_nested_using_star():
+    t = adql.translate("SELECT * FROM skvo.target AS a NATURAL JOIN skvo.target AS b "
+                       "NATURAL JOIN skvo.target AS c", SCHEMA["sqlite"], "sqlite")
+    assert [c.name for c in t.columns] == ["id", "right_ascension", "declination", "mag",
+                                           "name", "dec", "flag"]
+    assert 'ON "a"."id" = "c"."id" AND "a"."right_ascension" = "c"."right_ascension"' in t.sql
+    t = adql.translate("SELECT * FROM skvo.target AS a JOIN (skvo.target AS b JOIN "
+                       "skvo.target AS c USING (id, name)) USING (name)", SCHEMA["sqlite"],
+                       "sqlite")
+    assert [c.name for c in t.columns][:9] == [
+        "name", "id", "right_ascension", "declination", "mag", "dec", "flag", "id_2",
+        "right_ascension_2"]
+    assert len(t.columns) == 1 + 6 + 1 + 2 * 5
+    assert t.sql.endswith('ON "b"."id" = "c"."id" AND "b"."name" = "c"."name") '
+                          'ON "a"."name" = "b"."name"')
+    with pytest.raises(adql.ADQLError, match="column 'dec' is ambiguous in the right table"):
+        adql.translate("SELECT * FROM TAP_UPLOAD.mine AS u JOIN (skvo.target AS a JOIN "
+                       "skvo.target AS b USING (id)) USING (dec)", SCHEMA["sqlite"], "sqlite")
+
+
+def test_hidden_geometry_columns_do_not_collide():
+    t = adql.translate("SELECT POINT(right_ascension, declination) AS p, mag AS p__2, "
+                       "CIRCLE(1, 2, 3) AS \"P__2_2\" FROM skvo.target", SCHEMA["sqlite"],
+                       "sqlite")
+    assert [c.name for c in t.columns] == ["p", "p__2", "P__2_2"]  # as the user wrote them
+    assert t.sql == (
+        'SELECT "target"."right_ascension" AS "p", "target"."declination" AS "p__2_3", '
+        '"target"."mag" AS "p__2", 1 AS "P__2_2", 2 AS "P__2_2__2", 3 AS "P__2_2__3" '
+        'FROM "target" AS "target"')
+    # without a collision the hidden names stay name__2, name__3
+    sql = adql.translate("SELECT CIRCLE(1, 2, 3) AS c FROM skvo.target", SCHEMA["mysql"],
+                         "mysql").sql
+    assert sql == "SELECT 1 AS `c`, 2 AS `c__2`, 3 AS `c__3` FROM `target` AS `target`"
+
+
+def test_udfs_are_known_without_declaration():
+    forms = [u.form for u in adql.IMPLEMENTED_UDFS]
+    assert forms == [
+        "ivo_nocasematch(value TEXT, pattern TEXT) -> INTEGER",
+        "ivo_hasword(haystack TEXT, word TEXT) -> INTEGER",
+        "ivo_hashlist_has(hashlist TEXT, item TEXT) -> INTEGER",
+        "ivo_interval_overlaps(l1 NUMERIC, h1 NUMERIC, l2 NUMERIC, h2 NUMERIC) -> INTEGER",
+        "ivo_string_agg(expr TEXT, delim TEXT) -> TEXT",
+    ]
+    for u in adql.IMPLEMENTED_UDFS:
+        assert u.description and u.form.lower().startswith(u.name.lower() + "(")
+        assert parse_udf(u.form) == adql.UDF(u.name, u.params, u.returns, u.form)
+        args = ", ".join("1" if t == "NUMERIC" else "'x'" for _, t in u.params)
+        q = adql.parse(f"SELECT {u.name.lower()}({args}) FROM t")
+        assert q.udfs[u.name] is u
+    # a declared but unimplemented function parses and is refused by the translator
+    q = adql.parse("SELECT ivo_healpix_index(6, ra, dec) FROM ivoa.obscore",
+                   udfs=["ivo_healpix_index(hpxOrder INTEGER, long REAL, lat REAL) -> BIGINT"])
+    with pytest.raises(adql.ADQLError, match="'ivo_healpix_index' is not available") as info:
+        adql.translate(q, SCHEMA["sqlite"], "sqlite")
+    assert (info.value.line, info.value.column) == (1, 8)
+
+
+def test_udf_translations():
+    q = ("SELECT ivo_nocasematch(name, 'A\\%'), ivo_hasword(name, 'X'), "
+         "ivo_hashlist_has(name, 'x'), ivo_interval_overlaps(mag, mag + 1, 0, NULL), "
+         "ivo_string_agg(name, ';') FROM skvo.target")
+    t = adql.translate(q, SCHEMA["sqlite"], "sqlite")
+    n = '"target"."name"'
+    m = '"target"."mag"'
+    assert t.sql == (
+        f"SELECT IVO_NOCASEMATCH({n}, 'A\\%') AS \"ivo_nocasematch\", IVO_HASWORD({n}, 'X') "
+        f"AS \"ivo_hasword\", IVO_HASHLIST_HAS({n}, 'x') AS \"ivo_hashlist_has\", (CASE WHEN "
+        f"{m} IS NULL OR ({m} + 1) IS NULL OR NULL IS NULL THEN NULL WHEN ({m} + 1) >= 0 AND "
+        f"NULL >= {m} THEN 1 ELSE 0 END) AS \"ivo_interval_overlaps\", GROUP_CONCAT({n}, ';') "
+        'AS "ivo_string_agg" FROM "target" AS "target"')
+    assert [(c.name, c.datatype) for c in t.columns] == [
+        ("ivo_nocasematch", "int"), ("ivo_hasword", "int"), ("ivo_hashlist_has", "int"),
+        ("ivo_interval_overlaps", "int"), ("ivo_string_agg", "char")]
+    sql = adql.translate(q, SCHEMA["mysql"], "mysql").sql
+    low = "LOWER(CONVERT(`target`.`name` USING utf8mb4))"
+    assert (f"({low} COLLATE utf8mb4_bin LIKE REPLACE(LOWER(CONVERT('A\\\\%' USING utf8mb4)), "
+            "'\\\\', '\\\\\\\\'))") in sql
+    assert (f"ELSE {low} COLLATE utf8mb4_bin REGEXP CONCAT('(?<![a-z0-9_])\\\\Q', "
+            "LOWER(CONVERT('X' USING utf8mb4)), '\\\\E(?![a-z0-9_])') END") in sql
+    assert (f"(LOCATE(CONCAT('#', LOWER(CONVERT('x' USING utf8mb4)), '#') COLLATE utf8mb4_bin, "
+            f"CONCAT('#', {low}, '#')) > 0)") in sql
+    assert "GROUP_CONCAT(`target`.`name` SEPARATOR ';') AS `ivo_string_agg`" in sql
+
+
+def test_udf_sqlite_functions_give_null_for_null():
+    conn = sqlite3.connect(":memory:")
+    register(conn)
+    for fn in ("ivo_nocasematch", "ivo_hasword", "ivo_hashlist_has"):
+        assert conn.execute(f"SELECT {fn}(NULL, 'a'), {fn}('a', NULL)").fetchone() == (
+            None, None)
+    assert conn.execute("SELECT ivo_nocasematch('ÉCOLE', 'éc_l%'), ivo_nocasematch('a', 'A_'),"
+                        " ivo_hasword('Le chat, le Chien.', 'CHIEN'), ivo_hasword('cat_', "
+                        "'cat'), ivo_hasword('', ''), ivo_hashlist_has('a#B#c', 'b'), "
+                        "ivo_hashlist_has('a#bc', 'b')").fetchone() == (1, 0, 1, 0, 0, 1, 0)

@@ -15,6 +15,8 @@ from astropy.table import Table
 from conftest import ADMIN, ALICE, BOB, LiveServer
 from lxml import etree
 
+import adql
+
 TRACE_MARKERS = ("Traceback", 'File "', "sqlalchemy", "pymysql", "sqlite3", "SELECT `", "FROM (")
 
 
@@ -244,3 +246,74 @@ def test_geometry_values_are_dali_arrays(server: LiveServer) -> None:
     assert pos == pytest.approx([table["right_ascension"][0], table["declination"][0]])
     votable = result.votable
     assert votable.get_first_table().get_field_by_id_or_name("pos").xtype == "point"
+
+
+UDF_FEATURES = "ivo://ivoa.net/std/TAPRegExt#features-udf"
+
+
+def test_capabilities_declare_the_implemented_udfs(server: LiveServer) -> None:
+    response = requests.get(f"{server.url}/tap/capabilities", timeout=30)
+    assert response.status_code == 200
+    root = etree.fromstring(response.content)
+    groups = root.findall(f".//{{*}}languageFeatures[@type='{UDF_FEATURES}']")
+    assert len(groups) == 1
+    declared = [(f.findtext("form"), f.findtext("description"))
+                for f in groups[0].findall("feature")]
+    assert declared == [(u.form, u.description) for u in adql.IMPLEMENTED_UDFS]
+    assert len({form for form, _ in declared}) == len(declared) and all(d for _, d in declared)
+    # pyvo reads them as well
+    language = tap(server).get_tap_capability().get_adql()
+    assert [f.form for f in language.get_feature_list(UDF_FEATURES)] == [
+        u.form for u in adql.IMPLEMENTED_UDFS]
+    assert language.get_udf("IVO_HASWORD").form.startswith("ivo_hasword(")
+
+
+def _has_word(text: str, word: str) -> int:
+    """Whether word is in text, case-insensitively, touching no letter, digit or _."""
+    text, word = text.lower(), word.lower()
+    i = text.find(word)
+    while i >= 0:
+        around = text[i - 1:i] + text[i + len(word):i + len(word) + 1]
+        if i == 0:
+            around = "-" + around
+        if not re.search(r"[a-z0-9_]", around):
+            return 1
+        i = text.find(word, i + 1)
+    return 0
+
+
+def test_udfs_through_pyvo(server: LiveServer) -> None:
+    service = tap(server)
+    rows = [(str(r["target"]), str(r["description"]), str(r["target_class"]),
+             float(r["declination"])) for r in service.run_sync(
+        "SELECT target, description, target_class, declination FROM skvo.target").to_table()]
+    assert rows
+    result = service.run_sync(
+        "SELECT target, ivo_hasword(description, 'CLASS') AS cls, ivo_hasword(target_class, "
+        "'period') AS per, ivo_nocasematch(target, '%L%') AS has_l, ivo_interval_overlaps("
+        "declination, declination + 5, 40, 50) AS band FROM skvo.target ORDER BY target"
+    ).to_table()
+    got = [(str(r["target"]), int(r["cls"]), int(r["per"]), int(r["has_l"]), int(r["band"]))
+           for r in result]
+    want = sorted((t, _has_word(d, "class"), _has_word(c, "period"), int("l" in t.lower()),
+                   int(dec + 5 >= 40 and dec <= 50)) for t, d, c, dec in rows)
+    assert got == want
+    assert all({0, 1} <= set(col) for col in list(zip(*want, strict=True))[1:])
+    assert sum(_has_word(d, "class") for _, d, _, _ in rows) < sum(
+        "class" in d.lower() for _, d, _, _ in rows)  # 'classical' is not the word 'class'
+    picked = service.run_sync("SELECT target FROM skvo.target WHERE ivo_hasword(target_class, "
+                              "'VARIABLE') = 1 AND 1 = ivo_hashlist_has('x#' || target || "
+                              "'#y', target)").to_table()
+    assert sorted(str(t) for t in picked["target"]) == sorted(
+        t for t, _, c, _ in rows if _has_word(c, "variable"))
+    table = service.run_sync("SELECT target_class, ivo_string_agg(target, '|') AS members "
+                             "FROM skvo.target GROUP BY target_class").to_table()
+    members = {str(r["target_class"]): sorted(str(r["members"]).split("|")) for r in table}
+    assert members == {c: sorted(t for t, _, c2, _ in rows if c2 == c) for _, _, c, _ in rows}
+    field = service.run_sync("SELECT TOP 1 ivo_hashlist_has(target, 'x') AS h FROM "
+                             "skvo.target").votable.get_first_table().get_field_by_id_or_name("h")
+    assert field.datatype == "int"
+    response = sync(server, "SELECT ivo_hasword(target) FROM skvo.target")
+    assert response.status_code == 400
+    value, text = status(response.content)
+    assert value == "ERROR" and "line 1, column 8" in text and "2 arguments" in text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, render_template, request
 
+import adql
 from voservice.app import principal, services
 from voservice.protocols import dali, uws, vosi
 from voservice.protocols.vosi import XSI_TYPE, sub
@@ -94,6 +95,8 @@ def capabilities() -> Response:
     sub(lang, "description", "ADQL 2.1 (and 2.0) translated to the metadata database; "
         "cone searches use the declination and right-ascension indexes.")
     lang.append(vosi.features("features-adqlgeo", GEOMETRY))
+    lang.append(vosi.features("features-udf", [(u.form, u.description)
+                                                for u in adql.IMPLEMENTED_UDFS]))
     for kind, forms in ADQL_FEATURES.items():
         lang.append(vosi.features(kind, forms))
     for mime, aliases, ivo_id in OUTPUT_FORMATS:

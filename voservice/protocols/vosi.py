@@ -184,10 +184,13 @@ def get_only() -> Response | None:
     return None
 
 
-def features(kind: str, forms: Iterable[str]) -> etree._Element:
-    """A TAPRegExt ``languageFeatures`` element."""
+def features(kind: str, forms: Iterable[str | tuple[str, str]]) -> etree._Element:
+    """A TAPRegExt ``languageFeatures`` element; a form may come with a description."""
     element = etree.Element("languageFeatures", type=f"ivo://ivoa.net/std/TAPRegExt#{kind}")
     for form in forms:
+        form, description = (form, None) if isinstance(form, str) else form
         feature = sub(element, "feature")
         sub(feature, "form", form)
+        if description:
+            sub(feature, "description", description)
     return element
