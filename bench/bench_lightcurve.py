@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from common import BACKENDS, database_url, live_server
 
 from voservice import tables  # noqa: E402
+from voservice.catalog import refresh_public_flags  # noqa: E402
 from voservice.stores.metadata import initdb, make_engine  # noqa: E402
 from voservice.stores.timeseries.base import Points, SeriesRef  # noqa: E402
 from voservice.stores.timeseries.sql import SqlTimeSeriesStore  # noqa: E402
@@ -70,6 +71,8 @@ def add_series(engine: sa.Engine, n: int, index: int) -> str:
             start_date="2020-09-13T12:26:40", end_date="2020-09-14T00:00:00",
             mjd_start=59105.5, mjd_end=59106.5, n_points=n, n_frames=0,
             media=f"{uid}/v", time_refposition="heliocenter")).inserted_primary_key[0]
+        for name in ("target", "photometry"):  # as the uploader does
+            refresh_public_flags(conn, f"skvo.{name}", sa.true())
     rng = np.random.default_rng(index)
     points = Points(times, 10 + rng.normal(0, 0.1, n), np.full(n, 0.01), np.full(n, 30.0),
                     np.full(n, "abs", dtype=object), np.full(n, 2),

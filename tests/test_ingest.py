@@ -303,3 +303,45 @@ def test_one_uploader_at_a_time(demo_tree: Path, stores: Stores) -> None:
         ingest(stores, demo_tree, progress=False)
     assert count(stores.engine, "observation") == 0
     assert ingest(stores, demo_tree, progress=False).ok
+
+
+def test_access_changes_reach_the_public_flags(demo_tree: Path, stores: Stores,
+                                               tmp_path: Path) -> None:
+    """Replacing a target's observations with restricted ones hides the target."""
+    import csv
+    import io
+
+    from voservice import catalog
+    from voservice.access import ANONYMOUS, Principal
+
+    tree = tmp_path / "tree"
+    shutil.copytree(demo_tree, tree)
+    assert ingest(stores, tree, progress=False).ok
+    series = walk(tree).series
+    name = series[0].key.target
+    for files in (s for s in series if s.key.target == name):
+        rows = list(csv.reader(io.StringIO(files.meta.read_text())))
+        rows[1][rows[0].index("access.access")] = "restricted"
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(rows)
+        files.meta.write_text(out.getvalue())
+    assert ingest(stores, tree, replace=True, progress=False).ok
+
+    def visible(who: Principal, qualified: str, use_flag: bool = True) -> list[Any]:
+        desc, table = tables.table(qualified), tables.sa_table(qualified)
+        with stores.engine.connect() as conn:
+            return sorted(conn.execute(sa.select(table).where(
+                catalog._visible_rows(desc, who, use_flag))).all())
+
+    names = {r.target_folder for r in visible(ANONYMOUS, "skvo.observation")}
+    assert name not in names
+    targets = {r.target for r in visible(ANONYMOUS, "skvo.target")}
+    with stores.engine.connect() as conn:
+        published = conn.execute(sa.select(t("target").c.target).join(
+            t("observation"), t("observation").c.target_id == t("target").c.target_id).where(
+            t("observation").c.target_folder == name)).scalars().first()
+    assert published not in targets
+    granted = Principal("alice", frozenset({series[0].key.source}))
+    for who in (ANONYMOUS, granted):
+        for qualified in ("skvo.target", "skvo.photometry", "skvo.frame"):
+            assert visible(who, qualified) == visible(who, qualified, False), qualified

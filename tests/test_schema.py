@@ -13,6 +13,7 @@ from conftest import mariadb_database
 
 from voservice import catalog, tables
 from voservice.access import ANONYMOUS, Principal
+from voservice.catalog import refresh_public_flags
 from voservice.stores.metadata import initdb, make_engine
 
 
@@ -75,6 +76,8 @@ def load_three_observations(engine: sa.Engine) -> dict[str, str]:
                 photometry_id=phot, frame_index=0, obs_time=dt.datetime(2018, 2, 17, 20),
                 mjd=58166.8333, exposure=10.0, content_type="image/png", file_size=10,
                 md5="f" * 32, media_ref="ref"))
+        for name in ("target", "photometry", "frame"):  # as the uploader does
+            refresh_public_flags(conn, f"skvo.{name}", sa.true())
     return uuids
 
 
@@ -161,3 +164,45 @@ def test_adql_tables_compile_and_run_for_the_dialect(engine: sa.Engine) -> None:
             names = [d[0] for d in cursor.description]
             cursor.close()
         assert names == [c.name for c in table.columns], table.name
+
+
+def test_public_flags_agree_with_the_access_rules(engine: sa.Engine) -> None:
+    """The flag fast path and the rule it is kept from select the same rows."""
+    load_three_observations(engine)
+    obs, target = t("observation"), t("target")
+    with engine.begin() as conn:
+        # the restricted target gets an open observation too, then loses it again;
+        # the open target gets a restricted one
+        rows_ = conn.execute(sa.select(obs)).mappings().all()
+        by_access = {r["access"]: r for r in rows_}
+        extra = []
+        for access, host in (("open", "restricted"), ("restricted", "open")):
+            values = {k: v for k, v in by_access[host].items() if k != "observation_id"}
+            values.update(observation_uuid=str(uuid.uuid4()), access=access, source="s9",
+                          observation_hash=uuid.uuid4().hex, night="2018-03-01")
+            extra.append(conn.execute(obs.insert().values(**values)).inserted_primary_key[0])
+        refresh_public_flags(conn, "skvo.target", sa.true())
+    with engine.begin() as conn:
+        conn.execute(obs.delete().where(obs.c.observation_id == extra[0]))
+        refresh_public_flags(conn, "skvo.target",
+                             target.c.target_id == by_access["restricted"]["target_id"])
+    for who in (ANONYMOUS, Principal("bob"), Principal("alice", frozenset({"s3"})),
+                Principal("carol", frozenset({"s9"}))):
+        for name in ("skvo.target", "skvo.photometry", "skvo.frame"):
+            desc, table = tables.table(name), tables.sa_table(name)
+            fast = rows(engine, sa.select(table).where(catalog._visible_rows(desc, who)))
+            slow = rows(engine, sa.select(table).where(
+                catalog._visible_rows(desc, who, use_flag=False)))
+            assert sorted(fast) == sorted(slow), (who, name)
+    anonymous = {r.target for r in rows(engine, catalog.visible_select("skvo.target",
+                                                                        ANONYMOUS))}
+    assert anonymous == {"star0", "star1"}  # the restricted star lost its open observation
+
+
+def test_initdb_refuses_a_database_of_an_older_schema(engine: sa.Engine) -> None:
+    from voservice.stores.metadata import SchemaMismatch
+
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE target DROP COLUMN public")
+    with pytest.raises(SchemaMismatch, match="table target lacks public"):
+        initdb(engine)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 import adql
 from voservice import tables
-from voservice.access import Principal, visible_clause
+from voservice.access import ANONYMOUS, Principal, visible_clause
 
 DATALINK_MIME = "application/x-votable+xml;content=datalink"
 
@@ -35,8 +35,21 @@ def _t(name: str) -> sa.Table:
     return tables.sa_table(f"skvo.{name}")
 
 
-def _visible_rows(desc: tables.TableDesc, principal: Principal) -> sa.ColumnElement[bool]:
-    """Condition on ``desc``'s own table: the principal may see the row."""
+#: the internal column of a "via:" table: 1 when a row of the parent table that
+#: everybody may see shares the link column (see resources/tables/skvo.toml)
+PUBLIC_FLAG = "public"
+
+
+def _visible_rows(desc: tables.TableDesc, principal: Principal, use_flag: bool = True
+                  ) -> sa.ColumnElement[bool]:
+    """Condition on ``desc``'s own table: the principal may see the row.
+
+    A "via:" row is visible when a visible parent row shares the link column.
+    ``use_flag`` answers most of that from the row's own ``public`` flag:
+    anonymous users and users without grants need nothing else, others only
+    the parents of the sources granted to them.  Without it the condition is
+    computed from the parents alone (what the flag is kept from).
+    """
     table = tables.sa_table(desc.qualified_name)
     if desc.visibility == "public" or principal.admin:
         return sa.true()
@@ -46,15 +59,33 @@ def _visible_rows(desc: tables.TableDesc, principal: Principal) -> sa.ColumnElem
         parent_name, column = desc.visibility[4:].split(".")
         parent_desc = tables.table(f"{desc.schema}.{parent_name}")
         parent = tables.sa_table(parent_desc.qualified_name).alias(f"v_{parent_name}")
-        inner = _visible_rows(parent_desc, principal)
+        flag = table.c[PUBLIC_FLAG] == 1
+        if use_flag and not principal.sources:
+            return flag
+        inner = _visible_rows(parent_desc, principal, use_flag)
         # re-target the parent's condition to the alias
         inner = sa.sql.util.ClauseAdapter(parent).traverse(inner)
-        return sa.exists(
+        shared = sa.exists(
             sa.select(sa.literal(1))
             .select_from(parent)
             .where(parent.c[column] == table.c[column], inner)
         )
+        return sa.or_(flag, shared) if use_flag else shared
     raise ValueError(f"{desc.qualified_name}: unknown visibility {desc.visibility!r}")
+
+
+def refresh_public_flags(conn: sa.Connection, qualified_name: str,
+                         where: sa.ColumnElement[bool]) -> None:
+    """Recompute the ``public`` flag of the rows of a "via:" table that match ``where``.
+
+    The uploader calls it for the rows a load or a removal concerns, inside
+    its transaction.
+    """
+    desc = tables.table(qualified_name)
+    table = tables.sa_table(qualified_name)
+    everybody = _visible_rows(desc, ANONYMOUS, use_flag=False)
+    conn.execute(table.update().where(where).values(
+        {PUBLIC_FLAG: sa.case((everybody, 1), else_=0)}))
 
 
 def visible_select(qualified_name: str, principal: Principal) -> sa.Select:

@@ -11,6 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from voservice.config import ConfigError, Settings, load_config
+from voservice.stores.metadata import SchemaMismatch
 from voservice.users import UserError
 
 
@@ -174,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"skvo: configuration error: {exc}", file=sys.stderr)
         return 2
-    except UserError as exc:
+    except (UserError, SchemaMismatch) as exc:
         print(f"skvo: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -48,6 +48,7 @@ class ColumnDesc:
     std: bool = False
     references: str | None = None
     published: bool = True
+    default: int | float | str | None = None
 
     @property
     def tap_name(self) -> str:
@@ -267,6 +268,8 @@ def build_metadata() -> sa.MetaData:
                 continue
             targets = {t.name: t.sql_name for t in schema.tables}
             columns: list[sa.SchemaItem] = []
+            # a multi-column index serves its leading column: no second index for it
+            leading = {cols[0] for cols in desc.indexes}
             for col in desc.columns:
                 args: list[Any] = []
                 if col.references:
@@ -280,8 +283,10 @@ def build_metadata() -> sa.MetaData:
                         primary_key=col.primary,
                         nullable=col.nullable and not col.primary,
                         unique=col.unique,
-                        index=col.indexed and not col.unique,
+                        index=col.indexed and not col.unique and col.name not in leading,
                         autoincrement=col.primary and col.datatype == "long",
+                        server_default=None if col.default is None
+                        else sa.text(repr(col.default)),
                     )
                 )
             for i, cols in enumerate(desc.unique):

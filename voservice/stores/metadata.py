@@ -110,12 +110,35 @@ def dialect_name(engine: sa.Engine) -> str:
     return "sqlite" if engine.dialect.name == "sqlite" else "mysql"
 
 
+class SchemaMismatch(RuntimeError):
+    """The database's tables lack columns the table descriptions have."""
+
+
+def check_schema(engine: sa.Engine) -> None:
+    """Raise :class:`SchemaMismatch` when an existing table lacks a described column."""
+    inspector = sa.inspect(engine)
+    problems = []
+    for table in tables.METADATA.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        missing = [c.name for c in table.columns if c.name not in have]
+        if missing:
+            problems.append(f"table {table.name} lacks {', '.join(missing)}")
+    if problems:
+        raise SchemaMismatch(
+            f"{'; '.join(problems)}: the database was made by an older SKVO; run `skvo initdb` "
+            "on a new, empty database and `skvo ingest` the upload tree into it")
+
+
 def initdb(engine: sa.Engine) -> None:
     """Create every table that does not exist yet and rewrite TAP_SCHEMA.
 
     Safe to run again: existing data stay, TAP_SCHEMA is replaced in one
-    transaction so that it always matches the table descriptions.
+    transaction so that it always matches the table descriptions.  A database
+    whose tables lack described columns is refused (:class:`SchemaMismatch`).
     """
+    check_schema(engine)
     tables.METADATA.create_all(engine)
     AUTH_METADATA.create_all(engine)
     rows = tables.tap_schema_rows()
