@@ -231,3 +231,51 @@ def test_sql_store_is_the_sql_backend(tmp_path: Path) -> None:
     assert isinstance(open_timeseries_store("sql", engine=engine), SqlTimeSeriesStore)
     with pytest.raises(ValueError, match="sql or opentsdb"):
         open_timeseries_store("influx", engine=engine)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb),
+                        pytest.param("mariadb-mysqlclient", marks=pytest.mark.mariadb)])
+def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlTimeSeriesStore]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ts.sqlite'}"
+    else:
+        url = mariadb_database("skvo_store_test",
+                               "mysqldb" if request.param.endswith("mysqlclient") else "")
+    engine = make_engine(url)
+    ts = SqlTimeSeriesStore(engine)
+    ts.create_schema()
+    yield ts
+    engine.dispose()
+
+
+def test_sql_store_chunks_windows_and_old_times(sql_store: SqlTimeSeriesStore) -> None:
+    """Series longer than a stored chunk, windows across chunk edges, pre-1970 times."""
+    from voservice.stores.timeseries.sql import CHUNK_POINTS
+
+    n = 2 * CHUNK_POINTS + 1234
+    points = make_points(n, seed=10, t0=-3_000_000_000_000_000)  # 1874
+    shuffled = points[np.random.default_rng(1).permutation(n)]
+    ref = ref_for(points)
+    sql_store.put(ref, shuffled)
+    assert sql_store.count(ref) == n
+    assert_same(read_all(sql_store, ref), points)
+    for lo, hi in ((CHUNK_POINTS - 5, CHUNK_POINTS + 5), (0, n - 1), (n - 3, n - 1),
+                   (CHUNK_POINTS, 2 * CHUNK_POINTS)):
+        window = read_all(sql_store, ref, start_us=int(points.time_us[lo]),
+                          end_us=int(points.time_us[hi]))
+        assert_same(window, points[lo:hi + 1])
+    between = int(points.time_us[7]) + 1  # no point at that time
+    assert_same(read_all(sql_store, ref, start_us=between, end_us=between + 10), Points.empty())
+    chunks = list(sql_store.read(ref, chunk_size=7_000))
+    assert [len(c) for c in chunks] == [7_000] * (n // 7_000) + [n % 7_000]
+
+
+def test_sql_store_refuses_points_of_the_old_layout(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE ts_point (series_id INTEGER, time_us INTEGER)")
+        conn.execute(sa.text("INSERT INTO ts_point VALUES (1, 2)"))
+    with pytest.raises(StoreError, match="older SKVO"):
+        SqlTimeSeriesStore(engine).create_schema()

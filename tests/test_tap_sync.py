@@ -196,7 +196,7 @@ def test_adql_errors_name_line_and_column(server: LiveServer) -> None:
     "SELECT * FROM information_schema.tables",
     "SELECT * FROM sqlite_master",
     "SELECT * FROM mysql.user",
-    "SELECT * FROM ts_point",
+    "SELECT * FROM ts_chunk",
     "SELECT * FROM skvo_user",
     "DELETE FROM skvo.target",
     "SELECT 1; DROP TABLE target",
