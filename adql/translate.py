@@ -1251,9 +1251,10 @@ class Translator:
             a, b = b, a
         if name == "INTERSECTS" and a.kind == "polygon" and b.kind == "circle":
             a, b = b, a
-        if a.kind == "point" and b.kind == "point":
-            return (f"({a.parts[0].sql} = {b.parts[0].sql} AND "
-                    f"{a.parts[1].sql} = {b.parts[1].sql})")
+        if a.kind == "point" and b.kind == "point":  # the same position (RA 0 = 360, poles)
+            tol = math.degrees(shapes.TOL)
+            near = V(geo.num(tol), "float", dtype="double", const=tol)
+            return self.point_in_circle(a, V(None, "circle", parts=[*b.parts, near]))
         if a.kind == "point" and b.kind == "circle":
             return self.point_in_circle(a, b)
         if name == "INTERSECTS" and a.kind == "circle" and b.kind == "circle":
@@ -1263,7 +1264,8 @@ class Translator:
         if name == "CONTAINS" and a.kind == "circle" and b.kind == "circle":
             d = geo.distance_sql(a.parts[0].sql, a.parts[1].sql, b.parts[0].sql,
                                  b.parts[1].sql, self.dialect)
-            return f"({d} + {a.parts[2].sql} <= {b.parts[2].sql})"
+            rb = b.parts[2].sql
+            return f"({rb} >= 180 OR {d} + {a.parts[2].sql} <= {rb})"
         if any(v.kind == "polygon" and _const_vertices(v) is None for v in (a, b)):
             raise error_at(node, f"{types} needs a POLYGON with constant vertices on this "
                            "service")

@@ -1474,3 +1474,23 @@ def test_udf_string_agg(request, runner):
     assert Counter(got.split("; ")) == Counter(r[6] for r in WORDS if r[0] <= 30 and r[6])
     rows, _ = run(conn, "SELECT ivo_string_agg(tok, ',') FROM skvo.words WHERE grp = 6")
     assert rows[0][0] is None
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_point_equality_is_positional(request, runner):
+    """INTERSECTS(POINT, POINT): the same sky position, however RA is written and at the poles."""
+    conn, run = _run(request, runner)
+    ra, dec = _tcol("right_ascension"), _tcol("declination")
+    reference = SkyCoord(np.array(ra) * u.deg, np.array(dec) * u.deg)
+    probes = [(float(ra[5]), float(dec[5])), (float(ra[5]) + 360.0, float(dec[5])),
+              (float(ra[7]) - 360.0, float(dec[7])), (123.0, 90.0), (7.0, -90.0)]
+    for x, y in probes:
+        got, _ = run(conn, "SELECT id FROM skvo.target WHERE 1 = INTERSECTS(POINT('ICRS', "
+                           f"right_ascension, declination), POINT('ICRS', {x!r}, {y!r}))")
+        sep = reference.separation(SkyCoord(x * u.deg, y * u.deg)).to_value(u.arcsec)
+        want = sorted((i + 1,) for i in np.flatnonzero(sep < 1e-6))
+        assert _rows(got) == want, (x, y)
+    got, _ = run(conn, "SELECT a.id FROM skvo.target AS a JOIN skvo.target AS b ON "
+                       "1 = CONTAINS(POINT('ICRS', a.right_ascension, a.declination), "
+                       "POINT('ICRS', b.right_ascension + 360, b.declination)) WHERE a.id = b.id")
+    assert len(got) == len(ROWS)
