@@ -1363,26 +1363,34 @@ def _flip(op: str) -> str:
 
 
 def _fold(op, a, b):
+    """The value of a constant ``a op b``, None when the database should compute it
+    (division by zero, overflow: the database's own rules then apply)."""
     if isinstance(a, str) or isinstance(b, str):
         return None
     try:
         if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
-        if op == "*":
+            r = a + b
+        elif op == "-":
+            r = a - b
+        elif op == "*":
             r = a * b
-            return r if not isinstance(r, int) or abs(r) < 2**63 else None
-        if op == "/":
+        elif op == "/":
             if b == 0:
                 return None
             if isinstance(a, int) and isinstance(b, int):
                 q = abs(a) // abs(b)
-                return q if (a >= 0) == (b >= 0) else -q
-            return a / b
+                r = q if (a >= 0) == (b >= 0) else -q
+            else:
+                r = a / b
+        else:
+            return None
     except (OverflowError, ZeroDivisionError):
         return None
-    return None
+    if isinstance(r, int) and not -(2**63) <= r < 2**63:
+        return None
+    if isinstance(r, float) and not math.isfinite(r):
+        return None
+    return r
 
 
 def _unify(vs, node):
