@@ -132,11 +132,7 @@ def run_tap_query(
         infos.append(Info("RUNID", runid))
     state = {"overflow": False}
 
-    def trailer() -> list[Info]:
-        if state["overflow"]:
-            return [Info("QUERY_STATUS", "OVERFLOW", f"the result was cut at MAXREC={maxrec} rows")]
-        return []
-
+    trailer = dali.overflow_trailer(state, maxrec)
     rows = _rows(svc, translation, uploads, maxrec, timeout, state)
     # run the query now: errors at execution (timeouts, database errors) become
     # a proper error response instead of a late INFO in a streamed document

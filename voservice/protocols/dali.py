@@ -9,14 +9,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Response, request
 from werkzeug.datastructures import MultiDict
 
-from voservice.votable import error_document, resolve_format
+from voservice.votable import Info, error_document, resolve_format
 
 SINGLE_VALUED = ("MAXREC", "RESPONSEFORMAT", "FORMAT", "RUNID", "REQUEST", "LANG", "QUERY")
 
@@ -119,3 +119,16 @@ def parse_bool(text: str, name: str) -> bool:
     if value in ("false", "0"):
         return False
     raise UsageError(f"{name}={text!r}: must be true or false")
+
+
+def overflow_trailer(state: dict[str, bool], maxrec: int | None, what: str = "rows"
+                     ) -> Callable[[], list[Info]]:
+    """The trailer of a result cut at MAXREC: ``QUERY_STATUS=OVERFLOW`` once
+    ``state["overflow"]`` is set (by the row iterator, before the trailer is asked)."""
+    def trailer() -> list[Info]:
+        if state.get("overflow"):
+            return [Info("QUERY_STATUS", "OVERFLOW",
+                         f"the result was cut at MAXREC={maxrec} {what}")]
+        return []
+
+    return trailer

@@ -65,11 +65,7 @@ def _serve(series: list[Series], multiband: bool) -> Response:
     did = publisher_did(svc.authority, first.observation_uuid)
     state: dict[str, bool] = {}
 
-    def trailer() -> list[Info]:
-        if state.get("overflow"):
-            return [Info("QUERY_STATUS", "OVERFLOW", f"cut at MAXREC={options.maxrec} points")]
-        return []
-
+    trailer = dali.overflow_trailer(state, options.maxrec, "points")
     title = f"{first.target} {first.night}" + ("" if multiband else f" {first.bandpass_uid}")
     chunks = write_table(
         lightcurves.fields(first, options, multiband),

@@ -139,12 +139,7 @@ def limited_rows(
         finally:
             close()
 
-    def trailer() -> list[Info]:
-        if state["overflow"]:
-            return [Info("QUERY_STATUS", "OVERFLOW", f"the result was cut at MAXREC={maxrec} rows")]
-        return []
-
-    return chunks(), trailer
+    return chunks(), dali.overflow_trailer(state, maxrec)
 
 
 def run_select(select: sa.Select) -> tuple[sa.CursorResult[Any], Callable[[], None]]:

@@ -406,12 +406,7 @@ def filtered_rows(
         finally:
             close()
 
-    def trailer() -> list[Info]:
-        if state["overflow"]:
-            return [Info("QUERY_STATUS", "OVERFLOW", f"the result was cut at MAXREC={maxrec} rows")]
-        return []
-
-    return chunks(), trailer
+    return chunks(), dali.overflow_trailer(state, maxrec)
 
 
 def region(ra: float, dec: float, fov: float | None) -> list[float] | None:
