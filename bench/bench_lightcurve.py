@@ -72,7 +72,7 @@ def add_series(engine: sa.Engine, n: int, index: int) -> str:
             mjd_start=59105.5, mjd_end=59106.5, n_points=n, n_frames=0,
             media=f"{uid}/v", time_refposition="heliocenter")).inserted_primary_key[0]
         for name in ("target", "photometry"):  # as the uploader does
-            refresh_public_flags(conn, f"skvo.{name}", sa.true())
+            refresh_public_flags(conn, f"skvo.{name}")
     rng = np.random.default_rng(index)
     points = Points(times, 10 + rng.normal(0, 0.1, n), np.full(n, 0.01), np.full(n, 30.0),
                     np.full(n, "abs", dtype=object), np.full(n, 2),

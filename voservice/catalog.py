@@ -74,18 +74,28 @@ def _visible_rows(desc: tables.TableDesc, principal: Principal, use_flag: bool =
     raise ValueError(f"{desc.qualified_name}: unknown visibility {desc.visibility!r}")
 
 
-def refresh_public_flags(conn: sa.Connection, qualified_name: str,
-                         where: sa.ColumnElement[bool]) -> None:
-    """Recompute the ``public`` flag of the rows of a "via:" table that match ``where``.
+def refresh_public_flags(conn: sa.Connection, qualified_name: str, column: str | None = None,
+                         value: object = None) -> None:
+    """Recompute the ``public`` flag of the rows of a "via:" table whose ``column``
+    equals ``value`` (of every row without ``column``).
 
     The uploader calls it for the rows a load or a removal concerns, inside
     its transaction.
     """
+    params = {} if column is None else {"key": value}
+    conn.execute(_refresh_statement(qualified_name, column), params)
+
+
+@lru_cache(maxsize=32)
+def _refresh_statement(qualified_name: str, column: str | None) -> sa.Update:
+    """The UPDATE behind :func:`refresh_public_flags` (built once: it is not small)."""
     desc = tables.table(qualified_name)
     table = tables.sa_table(qualified_name)
     everybody = _visible_rows(desc, ANONYMOUS, use_flag=False)
-    conn.execute(table.update().where(where).values(
-        {PUBLIC_FLAG: sa.case((everybody, 1), else_=0)}))
+    update = table.update().values({PUBLIC_FLAG: sa.case((everybody, 1), else_=0)})
+    if column is not None:
+        update = update.where(table.c[column] == sa.bindparam("key"))
+    return update
 
 
 def visible_select(qualified_name: str, principal: Principal) -> sa.Select:

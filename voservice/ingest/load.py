@@ -292,10 +292,9 @@ class Loader:
             })
         if frame_rows:
             conn.execute(t("frame").insert(), frame_rows)
-        target, phot, frame = t("target"), t("photometry"), t("frame")
-        refresh_public_flags(conn, "skvo.target", target.c.target_id == ids["target_id"])
-        refresh_public_flags(conn, "skvo.photometry", phot.c.photometry_id == phot_id)
-        refresh_public_flags(conn, "skvo.frame", frame.c.photometry_id == phot_id)
+        refresh_public_flags(conn, "skvo.target", "target_id", ids["target_id"])
+        refresh_public_flags(conn, "skvo.photometry", "photometry_id", phot_id)
+        refresh_public_flags(conn, "skvo.frame", "photometry_id", phot_id)
         return int(phot_id)
 
     def _undo(self, ref: Any, stored: list[Any]) -> None:
@@ -350,8 +349,7 @@ class Loader:
                 conn.execute(frame.delete().where(frame.c.photometry_id == p.photometry_id))
             conn.execute(phot.delete().where(phot.c.observation_id == observation_id))
             conn.execute(obs.delete().where(obs.c.observation_id == observation_id))
-            target = t("target")
-            refresh_public_flags(conn, "skvo.target", target.c.target_id == row.target_id)
+            refresh_public_flags(conn, "skvo.target", "target_id", row.target_id)
 
 
 class UndoError(RuntimeError):
