@@ -131,3 +131,29 @@ def test_tap_through_mysqlclient(backends_server: LiveServer) -> None:
     with pytest.raises(pyvo.dal.DALQueryError) as failed:
         tap.run_sync("SELECT target FROM skvo.nosuch")
     assert "nosuch" in str(failed.value)
+
+
+def test_lint_and_cone_clients_on_the_production_stores(backends_server: LiveServer,
+                                                        tmp_path: Path) -> None:
+    """votlint, datalinklint and pyvo's cone search against the OpenTSDB/HBase deployment."""
+    import subprocess
+
+    url = backends_server.url
+    rows = sorted(series(backends_server).values(), key=lambda r: -r["t_xel"])
+    open_rows = [r for r in rows if requests.get(
+        f"{url}/lightcurve/{r['obs_id']}/{r['bandpass_uid']}", timeout=60).status_code == 200]
+    assert open_rows, "an open series must be served anonymously"
+    row = open_rows[0]
+    curve = f"{url}/lightcurve/{row['obs_id']}/{row['bandpass_uid']}"
+    for query in ("", "?RESPONSEFORMAT=votable/td", "?PERIOD=0.5&BIN=0.1"):
+        lint = subprocess.run(["stilts", "votlint", f"votable={curve}{query}"],
+                              capture_output=True, text=True, timeout=120)
+        assert lint.returncode == 0 and lint.stdout.strip() == "", lint.stdout
+    links = requests.get(f"{url}/datalink", params={"ID": row["did"]}, timeout=60).content
+    path = tmp_path / "links.xml"
+    path.write_bytes(links)
+    lint = subprocess.run(["stilts", "datalinklint", f"votable={path}"], capture_output=True,
+                          text=True, timeout=120)
+    assert "Errors: 0; Warnings: 0" in lint.stdout, lint.stdout[-2000:]
+    targets = pyvo.dal.SCSService(f"{url}/scs").search(pos=(282.519975, 33.362667), radius=0.1)
+    assert len(targets) >= 1 and all(t.id for t in targets)
