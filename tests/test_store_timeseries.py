@@ -279,3 +279,12 @@ def test_sql_store_refuses_points_of_the_old_layout(tmp_path: Path) -> None:
         conn.execute(sa.text("INSERT INTO ts_point VALUES (1, 2)"))
     with pytest.raises(StoreError, match="older SKVO"):
         SqlTimeSeriesStore(engine).create_schema()
+    import subprocess
+    import sys
+
+    config = tmp_path / "skvo.ini"
+    config.write_text(f"[metadata]\nurl = sqlite:///{tmp_path / 'old.sqlite'}\n")
+    done = subprocess.run([sys.executable, "-m", "voservice.cli", "initdb", "--config",
+                           str(config)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "older SKVO" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from voservice.config import ConfigError, Settings, load_config
 from voservice.stores.metadata import SchemaMismatch
+from voservice.stores.timeseries.base import StoreError
 from voservice.users import UserError
 
 
@@ -175,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"skvo: configuration error: {exc}", file=sys.stderr)
         return 2
-    except (UserError, SchemaMismatch) as exc:
+    except (UserError, SchemaMismatch, StoreError) as exc:
         print(f"skvo: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
