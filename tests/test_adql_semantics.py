@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
-from conftest import DB_PREFIX
+from conftest import DB_PREFIX, MARIADB_URL
+from sqlalchemy.engine import url as sa_url
 from test_shapes import (
     boundary_extreme,
     boundary_samples,
@@ -26,7 +27,9 @@ import adql
 from adql import Column, Schema, Table
 from adql.sqlite_functions import register
 
-MYSQL_URL = dict(host="127.0.0.1", port=3306, user="root", password="")
+_MYSQL = sa_url.make_url(MARIADB_URL)
+MYSQL_URL = dict(host=_MYSQL.host or "127.0.0.1", port=_MYSQL.port or 3306,
+                 user=_MYSQL.username or "root", password=_MYSQL.password or "")
 MYSQL_DB = f"{DB_PREFIX}adql_test"
 RUNNERS = ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
 
