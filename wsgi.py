@@ -1,4 +1,7 @@
-"""WSGI entry point: ``gunicorn wsgi:app`` (settings from $SKVO_CONFIG or ./skvo.ini)."""
+"""WSGI entry point: ``waitress-serve wsgi:app`` (settings from $SKVO_CONFIG or ./skvo.ini).
+
+``skvo serve`` is the production server (workers, the job runner, the request limits).
+"""
 
 from voservice.app import create_app
 from voservice.config import load_config

@@ -169,7 +169,7 @@ class LiveServer:
             try:
                 requests.get(self.url + "/", timeout=2)
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # workers still starting
                 time.sleep(0.2)
         raise RuntimeError(f"skvo serve did not answer in 60 s: {self.log.read_text()[-3000:]}")
 
