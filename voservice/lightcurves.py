@@ -8,6 +8,7 @@ Whatever the store (SQL or OpenTSDB), the document is built the same way.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -173,9 +174,17 @@ def night_series(engine: sa.Engine, series: Series) -> list[Series]:
         return [Series(**row._mapping) for row in conn.execute(query)]
 
 
+#: MJD bounds of a TIME window are clamped to +-this many days (about 270,000
+#: years): no point lies beyond, and microseconds stay within 64 bits
+MJD_WINDOW_LIMIT = 1e8
+
+
 def _window(options: Options) -> tuple[int | None, int | None]:
     def us(mjd: float | None) -> int | None:
-        return None if mjd is None else int(round((mjd - MJD_UNIX_EPOCH) * US_PER_DAY))
+        if mjd is None:
+            return None
+        mjd = min(max(mjd, -MJD_WINDOW_LIMIT), MJD_WINDOW_LIMIT)
+        return int(round((mjd - MJD_UNIX_EPOCH) * US_PER_DAY))
 
     return us(options.mjd_min), us(options.mjd_max)
 
@@ -256,11 +265,22 @@ def _phase(mjd: np.ndarray, options: Options) -> np.ndarray:
     return np.mod((mjd - (options.epoch or 0.0)) / options.period, 1.0)
 
 
+#: points read from the store at a time (the SQL store keeps chunks of 10,000)
+READ_POINTS = 10_000
+
+
 def _points(store: Any, series: list[Series], options: Options) -> Iterator[tuple[Points, str]]:
     start, end = _window(options)
     for s in series:
-        for chunk in store.read(s.ref, start_us=start, end_us=end):
-            yield chunk, s.bandpass_uid
+        with contextlib.closing(_read(store, s.ref, start, end)) as chunks:
+            for chunk in chunks:
+                if len(chunk):
+                    yield chunk, s.bandpass_uid
+
+
+def _read(store: Any, ref: SeriesRef, start: int | None, end: int | None) -> Iterator[Points]:
+    """The store's chunks of a series (as an iterator that can be closed)."""
+    yield from store.read(ref, start_us=start, end_us=end, chunk_size=READ_POINTS)
 
 
 def _columns(chunk: Points, band: str, options: Options, multiband: bool) -> list[Any]:
@@ -277,75 +297,148 @@ def _columns(chunk: Points, band: str, options: Options, multiband: bool) -> lis
 
 def rows(store: Any, series: list[Series], options: Options, multiband: bool,
          state: dict[str, bool]) -> Iterator[Columns]:
-    """Column chunks of the light curve, at most ``options.maxrec`` rows."""
+    """Column chunks of the light curve, at most ``options.maxrec`` rows.
+
+    The points are read and written a store chunk at a time: memory does not
+    grow with the number of points (binning holds one accumulator per bin).
+    Closing the iterator closes the store's reads.
+    """
     limit = options.maxrec
     if options.bin is not None:
-        chunks: Iterator[list[Any]] = iter([_binned(store, series, options, multiband)])
+        chunks: Iterator[list[Any]] = _binned(store, series, options, multiband)
     elif multiband and len(series) > 1:
-        chunks = iter([_merged(store, series, options)])
+        chunks = _merged(store, series, options)
     else:
         chunks = (_columns(c, band, options, multiband)
                   for c, band in _points(store, series, options))
-    sent = 0
-    for cols in chunks:
-        n = len(cols[0])
-        if limit is not None and sent + n > limit:
-            state["overflow"] = True
-            n = limit - sent
-            cols = [c[:n] for c in cols]
-        if n:
-            sent += n
-            yield Columns(cols)
-        if state.get("overflow"):
-            break
+    with contextlib.closing(chunks):
+        sent = 0
+        for cols in chunks:
+            n = len(cols[0])
+            if limit is not None and sent + n > limit:
+                state["overflow"] = True
+                n = limit - sent
+                cols = [c[:n] for c in cols]
+            if n:
+                sent += n
+                yield Columns(cols)
+            if state.get("overflow"):
+                break
     if limit == 0:
         state["overflow"] = True  # DALI: MAXREC=0 answers metadata, flagged
 
 
-def _merged(store: Any, series: list[Series], options: Options) -> list[Any]:
-    """All bandpasses of a night in one time-ordered table."""
-    parts = [_columns(c, band, options, True) for c, band in _points(store, series, options)]
-    if not parts:
-        return [np.array([])]
-    cols = [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
-    order = np.argsort(cols[0], kind="stable")
-    return [c[order] for c in cols]
+def _merged(store: Any, series: list[Series], options: Options) -> Iterator[list[Any]]:
+    """All bandpasses of a night in one time-ordered table, streamed.
+
+    The same rows in the same order as sorting all points by time (stable:
+    ties keep the series order): each series is read in time order, and every
+    point earlier than the smallest last time held of a series still being
+    read is final; those are emitted, sorted, one batch at a time.
+    """
+    start, end = _window(options)
+    readers = [_read(store, s.ref, start, end) for s in series]
+    try:
+        held: list[list[Any] | None] = [None] * len(series)
+        active = [True] * len(series)
+
+        def pull(i: int) -> None:
+            for chunk in readers[i]:
+                if len(chunk):
+                    cols = _columns(chunk, series[i].bandpass_uid, options, True)
+                    old = held[i]
+                    held[i] = cols if old is None else [np.concatenate([a, b])
+                                                        for a, b in zip(old, cols, strict=True)]
+                    return
+            active[i] = False
+
+        for i in range(len(series)):
+            pull(i)
+        while True:
+            live = [i for i in range(len(series)) if active[i]]
+            bound = min((held[i][0][-1] for i in live), default=None)  # type: ignore[index]
+            batch = []
+            for i, cols in enumerate(held):
+                if cols is None or not len(cols[0]):
+                    continue
+                cut = len(cols[0]) if bound is None else int(np.searchsorted(cols[0], bound))
+                if cut:
+                    batch.append([c[:cut] for c in cols])
+                    held[i] = [c[cut:] for c in cols]
+            if batch:
+                merged = [np.concatenate([b[k] for b in batch]) for k in range(len(batch[0]))]
+                order = np.argsort(merged[0], kind="stable")
+                yield [c[order] for c in merged]
+            if bound is None:
+                return
+            for i in live:
+                if held[i][0][-1] == bound:  # type: ignore[index]
+                    pull(i)
+    finally:
+        for reader in readers:
+            reader.close()
 
 
-def _binned(store: Any, series: list[Series], options: Options, multiband: bool) -> list[Any]:
-    """Mean time, weighted mean magnitude, propagated error and count per bin."""
+class _Bins:
+    """Running per-bin sums of one series, in bin order.
+
+    Every sum adds the points in the order they come, as one ``np.bincount``
+    over all of them would: the result is the same to the last bit.
+    """
+
+    def __init__(self) -> None:
+        self.keys = np.empty(0, np.int64)
+        self.count = np.empty(0, np.int64)
+        self.sums: list[np.ndarray] = [np.empty(0) for _ in range(5)]
+
+    def add(self, index: np.ndarray, values: list[np.ndarray]) -> None:
+        """Add points (``index`` = their bins) to the sums (one array per sum)."""
+        keys = np.union1d(self.keys, index)
+        old = np.searchsorted(keys, self.keys)
+        new = np.searchsorted(keys, index)
+        where = np.concatenate([old, new])
+        self.count = np.bincount(where, np.concatenate([self.count, np.ones(len(index))]),
+                                 minlength=len(keys)).astype(np.int64)
+        self.sums = [np.bincount(where, np.concatenate([total, v]), minlength=len(keys))
+                     for total, v in zip(self.sums, values, strict=True)]
+        self.keys = keys
+
+
+def _binned(store: Any, series: list[Series], options: Options, multiband: bool
+            ) -> Iterator[list[Any]]:
+    """Mean time, weighted mean magnitude, propagated error and count per bin (one chunk)."""
     out: list[list[Any]] = []
     for s in series:
-        parts = [c for c, _ in _points(store, [s], options)]
-        if not parts:
+        bins = _Bins()
+        origin = None
+        for chunk, _ in _points(store, [s], options):
+            mjd = chunk.mjd
+            if origin is None:
+                origin = mjd[0]
+            axis = _phase(mjd, options) if options.folded else mjd - origin
+            index = np.floor(axis / options.bin).astype(np.int64)
+            err = chunk.magnitude_error
+            weights = np.where(err > 0, 1.0 / np.where(err > 0, err, 1.0) ** 2, 0.0)
+            weights[err <= 0] = 0.0
+            bins.add(index, [weights, mjd, chunk.magnitude, weights * chunk.magnitude, err**2])
+        if origin is None:
             continue
-        pts = Points.concat(parts)
-        mjd = pts.mjd
-        axis = _phase(mjd, options) if options.folded else mjd - mjd[0]
-        index = np.floor(axis / options.bin).astype(np.int64)
-        keys, inverse, counts = np.unique(index, return_inverse=True, return_counts=True)
-        err = pts.magnitude_error
-        weights = np.where(err > 0, 1.0 / np.where(err > 0, err, 1.0) ** 2, 0.0)
-        zero = err <= 0
-        weights[zero] = 0.0
-        wsum = np.bincount(inverse, weights)
-        count = counts.astype(np.int64)
-        mean_time = np.bincount(inverse, mjd) / count
-        plain_mag = np.bincount(inverse, pts.magnitude) / count
-        wmag = np.bincount(inverse, weights * pts.magnitude)
+        count = bins.count
+        wsum, tsum, msum, wmag, err2 = bins.sums
+        mean_time = tsum / count
+        plain_mag = msum / count
         mag = np.where(wsum > 0, wmag / np.where(wsum > 0, wsum, 1.0), plain_mag)
         with np.errstate(divide="ignore", invalid="ignore"):
-            error = np.where(wsum > 0, 1.0 / np.sqrt(wsum),
-                             np.sqrt(np.bincount(inverse, err**2)) / count)
+            error = np.where(wsum > 0, 1.0 / np.sqrt(wsum), np.sqrt(err2) / count)
         cols: list[Any] = [mean_time, mag, error]
         if multiband:
-            cols.append(np.full(len(keys), s.bandpass_uid, dtype=object))
+            cols.append(np.full(len(bins.keys), s.bandpass_uid, dtype=object))
         if options.folded:
-            cols.append((keys + 0.5) * options.bin)
+            cols.append((bins.keys + 0.5) * options.bin)
         cols.append(count)
         out.append(cols)
     if not out:
-        return [np.array([])]
+        return
     merged = [np.concatenate([o[i] for o in out]) for i in range(len(out[0]))]
     order = np.argsort(merged[0], kind="stable")
-    return [c[order] for c in merged]
+    yield [c[order] for c in merged]

@@ -109,6 +109,9 @@ def run_tap_query(
         files or {},
         max_rows=settings.get("vo", "upload_max_rows"),
         max_bytes=settings.get("vo", "upload_max_bytes"),
+        max_columns=settings.get("vo", "upload_max_columns"),
+        allow_hosts=settings.get("vo", "upload_allow_hosts"),
+        fetch_timeout=settings.get("vo", "upload_fetch_timeout"),
     )
     schema = adql_schema(
         principal, svc.dialect, svc.base_url, svc.authority,
@@ -137,11 +140,16 @@ def run_tap_query(
     # run the query now: errors at execution (timeouts, database errors) become
     # a proper error response instead of a late INFO in a streamed document
     first = next(rows, None)
-    if first is not None:
-        rows = itertools.chain([first], rows)
-    chunks = write_table(
-        fields, rows, format=fmt, infos=infos, trailer=trailer, catch=(QueryError,)
-    )
+    # closing the result (e.g. the client left) closes the rows: connection,
+    # cursor and upload tables go back even if no byte was written
+    source = dali.Guarded(itertools.chain([first], rows) if first is not None else rows,
+                          rows.close)
+    try:
+        chunks = write_table(fields, source, format=fmt, infos=infos, trailer=trailer,
+                             catch=(QueryError,), value_errors=True)
+    except BaseException:
+        source.close()
+        raise
     return TapResult(mime=mime, chunks=chunks)
 
 

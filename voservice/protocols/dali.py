@@ -9,14 +9,23 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from flask import Response, request
 from werkzeug.datastructures import MultiDict
 
 from voservice.votable import Info, error_document, resolve_format
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: seconds a client is told to wait (Retry-After) when every database connection is busy
+RETRY_AFTER = 5
 
 SINGLE_VALUED = ("MAXREC", "RESPONSEFORMAT", "FORMAT", "RUNID", "REQUEST", "LANG", "QUERY")
 
@@ -99,16 +108,104 @@ def error_response(message: str, status: int = 400) -> Response:
     )
 
 
-def stream(chunks: Iterable[bytes], mime: str, status: int = 200,
-           headers: dict[str, str] | None = None) -> Response:
-    """A streamed response whose body is produced as the client reads it."""
+class Guarded(Generic[T]):
+    """An iterator whose ``close()`` releases what it holds, whether or not it was iterated.
 
-    def generate() -> Iterator[bytes]:
-        yield from chunks
+    Closing a generator that never started does not run its ``finally``: a
+    connection checked out before the body streams would stay out when the
+    client leaves before the first byte.  ``Guarded`` closes the wrapped
+    iterator and then runs every closer, exactly once, when it is exhausted,
+    fails or is closed (WSGI servers close the response iterable in every
+    case).  A failing closer is logged and does not stop the others.
+    """
 
-    response = Response(generate(), status=status, headers=headers or {})
-    response.headers["Content-Type"] = mime
+    def __init__(self, source: Iterable[T], *closers: Callable[[], None] | None) -> None:
+        self._it = iter(source)
+        self._closers = [c for c in closers if c is not None]
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __iter__(self) -> Guarded[T]:
+        return self
+
+    def __next__(self) -> T:
+        try:
+            return next(self._it)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the source and run the closers (once; later calls do nothing)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        for close in (getattr(self._it, "close", None), *self._closers):
+            if close is None:
+                continue
+            try:
+                close()
+            except Exception:
+                log.warning("releasing a streamed response's resources failed", exc_info=True)
+
+
+def busy_response() -> Response:
+    """503 with Retry-After: every database connection is in use (pool timeout)."""
+    response = error_response(
+        "ServiceUnavailable: the service is busy (every database connection is in use); "
+        f"retry in {RETRY_AFTER} s", 503)
+    response.headers["Retry-After"] = str(RETRY_AFTER)
     return response
+
+
+def is_pool_timeout(exc: BaseException) -> bool:
+    """Is ``exc`` SQLAlchemy's wait for a pooled connection running out?"""
+    import sqlalchemy as sa
+
+    return isinstance(exc, sa.exc.TimeoutError)
+
+
+def stream(chunks: Iterable[bytes], mime: str, status: int = 200,
+           headers: dict[str, str] | None = None, *,
+           closers: Iterable[Callable[[], None] | None] = (),
+           safe: tuple[type[BaseException], ...] = (),
+           error: Callable[[str, int], Response] | None = None) -> Response:
+    """A streamed response whose body is produced as the client reads it.
+
+    The body's first block is produced now, before the status line is sent
+    (writers put the first rows of CSV/TSV and the whole of FITS there): an
+    error in it answers an error document (``error(message, status)``,
+    default a DALI error VOTable) instead of a cut transfer.  ``safe``
+    exceptions show their message (status 400); a pool timeout answers 503
+    with Retry-After; anything else is logged and answered 500 without
+    detail.  ``closers`` (and the body's own ``close``) run once when the
+    WSGI server closes the response, also when the client left before the
+    first byte (``response.call_on_close``).
+    """
+    body = Guarded(chunks, *closers)
+    try:
+        first = next(body, b"")
+    except Exception as exc:
+        body.close()
+        if is_pool_timeout(exc):
+            return busy_response()
+        make = error or error_response
+        if isinstance(exc, safe):
+            return make(str(exc) or type(exc).__name__, 400)
+        log.exception("a streamed response failed before its first byte")
+        return make("the service failed while writing the result; the error is logged", 500)
+    response = Response(Guarded(_prepend(first, body), body.close), status=status,
+                        headers=headers or {})
+    response.headers["Content-Type"] = mime
+    response.call_on_close(body.close)
+    return response
+
+
+def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
 
 
 def parse_bool(text: str, name: str) -> bool:

@@ -134,7 +134,10 @@ def datalink() -> Response:
     """The {links} table of the IDs asked for (TABLEDATA VOTable)."""
     p = dali.params()
     ids = p.getlist("ID")
-    fmt = dali.single(p, "RESPONSEFORMAT")
+    try:
+        fmt = dali.single(p, "RESPONSEFORMAT")
+    except dali.UsageError as exc:
+        return dali.error_response(f"UsageFault: {exc}")
     if fmt and fmt.split(";")[0].strip().lower() not in (
             "votable", "application/x-votable+xml", "text/xml"):
         return dali.error_response(f"UsageFault: RESPONSEFORMAT={fmt!r}: DataLink answers "

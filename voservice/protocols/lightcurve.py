@@ -12,6 +12,12 @@ data answer 401/403 without one.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import logging
+from collections.abc import Iterator
+from typing import Any
+
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, request
 
@@ -21,9 +27,15 @@ from voservice.app import principal, services
 from voservice.catalog import publisher_did
 from voservice.lightcurves import OptionError, Series
 from voservice.protocols import dali
-from voservice.votable import Info, write_table
+from voservice.stores.timeseries.base import StoreError
+from voservice.votable import Info, UnwritableValue, write_table
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("lightcurve", __name__)
+
+#: the largest id a database row can have (a signed 64-bit integer)
+MAX_ID = 2**63 - 1
 
 
 def _not_found(what: str) -> Response:
@@ -67,9 +79,18 @@ def _serve(series: list[Series], multiband: bool) -> Response:
 
     trailer = dali.overflow_trailer(state, options.maxrec, "points")
     title = f"{first.target} {first.night}" + ("" if multiband else f" {first.bandpass_uid}")
+    source = _points(lightcurves.rows(svc.timeseries, series, options, multiband, state))
+    try:
+        # read the first points now: a store that fails (or a full pool) answers an
+        # error document, not a cut transfer
+        head = next(source, None)
+    except StoreError as exc:
+        return dali.error_response(f"Error: {exc}", 503)
+    rows = dali.Guarded(source if head is None else itertools.chain([head], source),
+                        source.close)
     chunks = write_table(
         lightcurves.fields(first, options, multiband),
-        lightcurves.rows(svc.timeseries, series, options, multiband, state),
+        rows,
         format=fmt.name,
         infos=[Info("standardID", "ivo://ivoa.net/std/DALI#results-1.1"),
                Info("publisher_did", did)],
@@ -78,8 +99,27 @@ def _serve(series: list[Series], multiband: bool) -> Response:
         table_name="lightcurve",
         table_description=f"Light curve of {title} ({first.source})",
         trailer=trailer,
+        catch=(StoreError,),
+        value_errors=True,
     )
-    return dali.stream(chunks, fmt.mime)
+    return dali.stream(chunks, fmt.mime, safe=(StoreError, UnwritableValue),
+                       error=lambda message, status: dali.error_response(f"Error: {message}",
+                                                                         status))
+
+
+def _points(rows: Iterator[Any]) -> Iterator[Any]:
+    """The light curve's chunks; a failure to read them raises StoreError (logged)."""
+    with contextlib.closing(rows):
+        try:
+            yield from rows
+        except StoreError:
+            raise
+        except Exception as exc:
+            if dali.is_pool_timeout(exc):
+                raise
+            log.error("reading light-curve points failed", exc_info=exc)
+            raise StoreError("the light-curve points could not be read; the error is "
+                             "logged") from None
 
 
 @bp.route("/lightcurve/<uuid>/<path:bandpass_uid>", methods=["GET", "POST"])
@@ -96,9 +136,10 @@ def multiband(uuid: str) -> Response:
     """Every bandpass of the night of an observation, in one table."""
     engine = services().engine
     found = lightcurves.find_series(engine, uuid)
-    if not found:
-        return _not_found("such light curve")
     who = principal()
+    if not any(can_see(who, s.access, s.source) for s in found):
+        # a restricted uuid is unknown, even when its night has other, visible series
+        return _not_found("such light curve")
     night = [s for s in lightcurves.night_series(engine, found[0])
              if can_see(who, s.access, s.source)]
     return _check(night) or _serve(night, multiband=True)
@@ -129,6 +170,8 @@ def preview_png(uuid: str, bandpass_uid: str) -> Response:
 @bp.route("/frame/<int:frame_id>", methods=["GET", "HEAD"])
 def frame(frame_id: int) -> Response:
     """The bytes of a frame, with ETag and Range support."""
+    if frame_id > MAX_ID:
+        return _not_found("such frame")  # no database integer holds it
     svc = services()
     fr, ph = tables.sa_table("skvo.frame"), tables.sa_table("skvo.photometry")
     o = tables.sa_table("skvo.observation")

@@ -33,7 +33,7 @@ from voservice.access import Principal, visible_clause
 from voservice.app import principal, services
 from voservice.protocols import dali, vosi
 from voservice.tables import RESOURCES
-from voservice.votable import Field, Info, Param, write_table
+from voservice.votable import Field, Info, Param, UnwritableValue, write_table
 from voservice.votable.document import info_xml, votable_close, votable_open
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,9 @@ def limited_rows(
     """Chunks of at most ``maxrec`` converted rows and a trailer flagging overflow.
 
     ``result`` was executed with LIMIT maxrec+1; ``close`` releases its
-    connection once the rows are written (or the client went away).
+    connection once the rows are written, fail, or the chunks are closed (the
+    client went away; also before the first chunk was taken).  A failure
+    while reading raises :class:`QueryFailed` (the detail is logged).
     """
     state = {"overflow": False}
 
@@ -136,29 +138,56 @@ def limited_rows(
                 yield [convert(r) for r in rows]
             if result.fetchone() is not None:
                 state["overflow"] = True
+                result.fetchall()  # nothing is left past LIMIT maxrec+1: the cursor ends cleanly
+        except Exception as exc:
+            raise read_failure(exc) from None
         finally:
             close()
 
-    return chunks(), dali.overflow_trailer(state, maxrec)
+    return dali.Guarded(chunks(), close), dali.overflow_trailer(state, maxrec)
+
+
+def read_failure(exc: Exception) -> QueryFailed:
+    """A failure while reading rows, for the client (the detail goes to the log)."""
+    if isinstance(exc, QueryFailed):
+        return exc
+    log.error("reading the rows of a query failed", exc_info=exc)
+    return QueryFailed("FatalFault: the database query failed while the rows were read; "
+                       "the error is logged")
 
 
 def run_select(select: sa.Select) -> tuple[sa.CursorResult[Any], Callable[[], None]]:
     """Execute a SELECT on the query engine; returns the result and its closer.
 
-    Database errors become a :class:`QueryFailed` without the database's
-    message (it is logged).
+    The rows are fetched as they are read (MySQL: a server-side cursor), so
+    the closer must run: it is idempotent and gives the connection back to
+    the pool (MySQL: a result left unread drops the connection rather than
+    reading the rest).  Database errors become a :class:`QueryFailed`
+    without the database's message (it is logged); a pool timeout
+    (``sqlalchemy.exc.TimeoutError``) propagates, answered 503 by the app.
     """
     conn = services().engine.connect()
     try:
-        result = conn.execute(select)
+        result = conn.execution_options(stream_results=True).execute(select)
     except sa.exc.SQLAlchemyError:
         conn.close()
         log.exception("query failed")
         raise QueryFailed("FatalFault: the database query failed; the error is logged") from None
+    done = False
 
     def close() -> None:
-        result.close()
-        conn.close()
+        nonlocal done
+        if done:
+            return
+        done = True
+        try:
+            if result.cursor is not None and conn.dialect.name != "sqlite":
+                conn.invalidate()  # an unread server-side result: do not drain it
+            result.close()
+        except Exception:
+            log.debug("discarding a connection after a query", exc_info=True)
+        finally:
+            conn.close()
 
     return result, close
 
@@ -405,8 +434,10 @@ def scs() -> Response:
                                        target_row_converter(svc.base_url, fields), close)
     body = write_table(fields, chunks, format=fmt_name, infos=infos, params=params,
                        trailer=trailer, table_name="targets",
-                       table_description="SKVO targets within the cone, nearest first.")
-    return dali.stream(body, mime)
+                       table_description="SKVO targets within the cone, nearest first.",
+                       catch=(QueryFailed,), value_errors=True)
+    return dali.stream(body, mime, safe=(QueryFailed, UnwritableValue),
+                       error=lambda message, _status: scs_error(message))
 
 
 @bp.get("/scs/capabilities")
@@ -458,6 +489,7 @@ __all__ = [
     "limited_rows",
     "parse_cone",
     "parse_float",
+    "read_failure",
     "register",
     "run_select",
     "scs_error",

@@ -43,10 +43,11 @@ from voservice.protocols.scs import (
     dal_capability,
     field_of,
     limited_rows,
+    read_failure,
     run_select,
 )
 from voservice.urls import frame_url
-from voservice.votable import Field, Info, Resource, error_document, write_table
+from voservice.votable import Field, Info, Resource, UnwritableValue, error_document, write_table
 
 bp = Blueprint("sia", __name__)
 
@@ -167,20 +168,24 @@ def _t(name: str) -> sa.Table:
 
 
 def _in_range(col: sa.ColumnElement[Any], lo: float, hi: float) -> sa.ColumnElement[bool]:
+    if lo == math.inf or hi == -math.inf:
+        return sa.false()  # no finite value reaches +Inf (or stays below -Inf)
     conds = [col.is_not(None)]
-    if math.isfinite(lo) or lo > 0:
+    if math.isfinite(lo):
         conds.append(col >= lo)
-    if math.isfinite(hi) or hi < 0:
+    if math.isfinite(hi):
         conds.append(col <= hi)
     return sa.and_(*conds)
 
 
 def _overlap(lo_col: sa.ColumnElement[Any], hi_col: sa.ColumnElement[Any], lo: float,
              hi: float) -> sa.ColumnElement[bool]:
+    if lo == math.inf or hi == -math.inf:
+        return sa.false()  # infinities are never bound: MySQL cannot take them
     conds = [lo_col.is_not(None), hi_col.is_not(None)]
-    if math.isfinite(hi) or hi < 0:
+    if math.isfinite(hi):
         conds.append(lo_col <= hi)
-    if math.isfinite(lo) or lo > 0:
+    if math.isfinite(lo):
         conds.append(hi_col >= lo)
     return sa.and_(*conds)
 
@@ -403,10 +408,12 @@ def filtered_rows(
                 offset, size = offset + size, 2 * size
                 with app.app_context():
                     result, close = run_select(select.limit(size).offset(offset))
+        except Exception as exc:
+            raise read_failure(exc) from None
         finally:
             close()
 
-    return chunks(), dali.overflow_trailer(state, maxrec)
+    return dali.Guarded(chunks(), first[1]), dali.overflow_trailer(state, maxrec)
 
 
 def region(ra: float, dec: float, fov: float | None) -> list[float] | None:
@@ -521,8 +528,8 @@ def sia_query() -> Response:
             return sia_error(str(exc), 500)
     body = write_table(fields, chunks, format=fmt.name, infos=infos, trailer=trailer,
                        resources=[self_descriptor(svc.base_url)], table_name="frames",
-                       catch=(QueryFailed,))
-    return dali.stream(body, fmt.mime)
+                       catch=(QueryFailed,), value_errors=True)
+    return dali.stream(body, fmt.mime, safe=(QueryFailed, UnwritableValue), error=sia_error)
 
 
 @bp.get("/sia/capabilities")

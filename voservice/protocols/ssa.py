@@ -39,7 +39,16 @@ from voservice.protocols.scs import (
     service_columns,
 )
 from voservice.urls import lightcurve_url
-from voservice.votable import Field, Group, Info, Param, Resource, error_document, write_table
+from voservice.votable import (
+    Field,
+    Group,
+    Info,
+    Param,
+    Resource,
+    UnwritableValue,
+    error_document,
+    write_table,
+)
 
 bp = Blueprint("ssa", __name__)
 
@@ -140,9 +149,13 @@ def parse_band(text: str) -> tuple[list[tuple[float | None, float | None]], list
 def to_mjd(text: str) -> float:
     """An ISO 8601 time (UTC) or an MJD number as MJD."""
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         pass
+    else:
+        if math.isnan(value):
+            raise dali.UsageError(f"TIME: {text!r} is not a number")
+        return value
     value = text.strip().rstrip("Z")
     try:
         when = dt.datetime.fromisoformat(value)
@@ -204,13 +217,15 @@ def _overlaps(lo_col: sa.ColumnElement[Any], hi_col: sa.ColumnElement[Any],
               ranges: Sequence[tuple[float | None, float | None]]) -> sa.ColumnElement[bool]:
     ors = []
     for lo, hi in ranges:
+        if lo == math.inf or hi == -math.inf:
+            continue  # no finite value reaches them (and MySQL cannot bind infinities)
         conds = [lo_col.is_not(None), hi_col.is_not(None)]
-        if hi is not None:
+        if hi is not None and math.isfinite(hi):
             conds.append(lo_col <= hi)
-        if lo is not None:
+        if lo is not None and math.isfinite(lo):
             conds.append(hi_col >= lo)
         ors.append(sa.and_(*conds))
-    return sa.or_(*ors)
+    return sa.or_(*ors) if ors else sa.false()
 
 
 def uuid_of_did(did: str, authority: str) -> str | None:
@@ -441,8 +456,10 @@ def ssa() -> Response:
         chunks, trailer = limited_rows(
             result, q.maxrec, row_converter(svc.base_url, svc.authority, publisher, fields), close)
     body = write_table(fields, chunks, format=fmt_name, infos=infos, trailer=trailer,
-                       resources=[datalink_descriptor(svc.base_url)], table_name="results")
-    return dali.stream(body, mime)
+                       resources=[datalink_descriptor(svc.base_url)], table_name="results",
+                       catch=(QueryFailed,), value_errors=True)
+    return dali.stream(body, mime, safe=(QueryFailed, UnwritableValue),
+                       error=lambda message, _status: ssa_error(message))
 
 
 @bp.get("/ssa/capabilities")

@@ -14,6 +14,7 @@ from voservice.app import principal, services
 from voservice.protocols import dali, uws, vosi
 from voservice.protocols.vosi import XSI_TYPE, sub
 from voservice.query import QueryError, TapResult, run_tap_query
+from voservice.votable import UnwritableValue
 
 bp = Blueprint("tap", __name__, url_prefix="/tap")
 
@@ -72,7 +73,9 @@ def sync() -> Response:
         return dali.error_response(f"UsageFault: {exc}", exc.status)
     except QueryError as exc:
         return dali.error_response(f"Error: {exc}", 400)
-    return dali.stream(result.chunks, result.mime)
+    return dali.stream(result.chunks, result.mime, safe=(QueryError, UnwritableValue),
+                       error=lambda message, status: dali.error_response(f"Error: {message}",
+                                                                         status))
 
 
 @bp.route("/capabilities", methods=["GET", "HEAD", "POST", "PUT", "DELETE"])

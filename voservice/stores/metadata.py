@@ -24,14 +24,38 @@ from sqlalchemy.engine import make_url
 from voservice import tables
 from voservice.model import AUTH_METADATA
 
+#: pooled connections beyond one per request thread (a request rarely holds two)
+POOL_OVERFLOW = 4
+#: request threads per process when the settings do not say
+DEFAULT_THREADS = 16
+_POOL_KEYS = ("pool_size", "max_overflow", "pool_timeout")
+
+
+def pool_options(threads: int, timeout: float) -> dict[str, Any]:
+    """Engine pool settings for a process serving ``threads`` requests at once.
+
+    One connection per thread plus :data:`POOL_OVERFLOW`; a checkout waits at
+    most ``timeout`` seconds, then raises ``sqlalchemy.exc.TimeoutError``
+    (the app answers 503 with Retry-After).
+    """
+    return {"pool_size": max(1, threads), "max_overflow": POOL_OVERFLOW,
+            "pool_timeout": timeout}
+
 
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
-    """Create an engine for the metadata database at ``url``."""
+    """Create an engine for the metadata database at ``url``.
+
+    ``kwargs`` go to ``sqlalchemy.create_engine`` (e.g. :func:`pool_options`;
+    an in-memory SQLite database, which has no queue pool, ignores those).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            for key in _POOL_KEYS:
+                kwargs.pop(key, None)
         engine = sa.create_engine(url, **kwargs)
 
         @sa.event.listens_for(engine, "connect")

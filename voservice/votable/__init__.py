@@ -12,7 +12,7 @@ from .columns import Columns
 from .document import error_document
 from .fields import Field, Group, Info, Param, Resource, TimeSys
 from .formats import FORMATS, resolve_format
-from .writer import write_table
+from .writer import UnwritableValue, write_table
 
 __all__ = [
     "Columns",
@@ -23,6 +23,7 @@ __all__ = [
     "Param",
     "Resource",
     "TimeSys",
+    "UnwritableValue",
     "error_document",
     "resolve_format",
     "write_table",
