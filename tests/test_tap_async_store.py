@@ -15,7 +15,8 @@ from voservice.jobs import Job, JobStateError, JobStore
 def make(store: JobStore, **kwargs: object) -> Job:
     return store.create(
         kwargs.pop("owner", None),  # type: ignore[arg-type]
-        [("REQUEST", "doQuery"), ("QUERY", "SELECT 1"), ("RUNID", "r1")],
+        [("REQUEST", "doQuery"), ("QUERY", "SELECT 1"), ("RUNID", "r1"),
+         ("UPLOAD", "t1,param:t1")],
         {"t1": io.BytesIO(b"<VOTABLE/>")},
         execution_duration=60,
         destruction=jobs.now() + 3600,

@@ -5,9 +5,16 @@ only read and change the job store (:mod:`voservice.jobs`); the queries run in
 the job runner process that ``skvo serve`` starts.  Parameters are stored as
 posted and validated when the job runs, as TAP requires.
 
-Access: a job belongs to the user who created it (or to nobody when created
-anonymously).  Only its owner sees or touches it, anonymous jobs are shared by
-anonymous users, administrators see every job.
+Access: a job belongs to the account that created it (by account id), or to
+nobody when created anonymously.  An account sees and lists only its own jobs
+(another account's job is 404).  Anonymous jobs are listed to nobody: the long
+random job id is the key, so an anonymous client that has a job's URL may read,
+change, abort and delete it.  Administrators see every job.
+
+Quotas (``[vo] job_quota_*``): an owner -- an account, or for anonymous jobs
+the client address -- may keep a limited number of jobs (more: 403) and have
+a limited number QUEUED or EXECUTING (more: 429 with Retry-After).
+Administrators have no quota.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from voservice import jobs
 from voservice.app import principal, services
 from voservice.jobs import Job, JobStateError, JobStore
+from voservice.limits import wait_slot
 from voservice.protocols import dali
 from voservice.votable.xmlutil import clean
 
@@ -124,9 +132,25 @@ def _one(pairs: list[tuple[str, str]], name: str) -> str | None:
         raise UwsError(400, f"UsageFault: {exc}") from None
 
 
-def _visible(job: Job) -> bool:
+def _owns(job: Job) -> bool:
+    """Is the job the requesting account's own (by account id; name as a cross-check)?"""
     who = principal()
-    return who.admin or job.owner == who.name
+    if who.anonymous or job.anonymous:
+        return False
+    if job.owner_id is None:  # made before jobs recorded the account id
+        return job.owner == who.name
+    return job.owner_id == who.user_id and job.owner == who.name
+
+
+def _visible(job: Job) -> bool:
+    """May the requesting user read and change this job (given its id)?"""
+    who = principal()
+    return who.admin or _owns(job) or (job.anonymous and who.anonymous)
+
+
+def _listed(job: Job) -> bool:
+    """Does the job appear in the requesting user's job list?"""
+    return principal().admin or _owns(job)
 
 
 def _load(job_id: str) -> Job:
@@ -135,15 +159,37 @@ def _load(job_id: str) -> Job:
     if job is None:
         raise UwsError(404, f"UsageFault: no job {job_id!r} (unknown, or deleted)")
     if not _visible(job):
-        who = principal()
-        if who.anonymous:
+        if principal().anonymous:
             raise UwsError(
                 401,
                 f"AuthenticationFault: job {job_id!r} belongs to a user; log in",
                 {"WWW-Authenticate": 'Basic realm="SKVO"'},
             )
-        raise UwsError(403, f"AuthorizationFault: job {job_id!r} belongs to another user")
+        raise UwsError(404, f"UsageFault: no job {job_id!r} (unknown, or deleted)")
     return job
+
+
+def _quota() -> jobs.Quota | None:
+    """The job quota of the requesting user (None: administrators have none)."""
+    who = principal()
+    if who.admin:
+        return None
+    settings = services().settings
+    existing = "job_quota_existing_anonymous" if who.anonymous else "job_quota_existing"
+    return jobs.Quota(
+        existing=int(settings.get("vo", existing)),
+        active=int(settings.get("vo", "job_quota_active")),
+    )
+
+
+def _quota_error(exc: jobs.QuotaExceeded) -> UwsError:
+    """403 for too many jobs kept, 429 with Retry-After for too many running."""
+    who = principal()
+    whose = "anonymous clients from your address" if who.anonymous else f"user {who.name!r}"
+    message = f"UsageFault: job quota of {whose}: {exc}"
+    if exc.retry_after is None:
+        return UwsError(403, message)
+    return UwsError(429, message, {"Retry-After": str(exc.retry_after)})
 
 
 def _update(job_id: str, change: Callable[[Job], Any]) -> Job:
@@ -203,16 +249,21 @@ def _max_destruction() -> float:
     return jobs.now() + 86400.0 * services().settings.get("vo", "destruction_days")
 
 
-def _upload_parts(params: list[tuple[str, str]]
+def _upload_parts(params: list[tuple[str, str]], extra_references: frozenset[str] = frozenset()
                   ) -> tuple[list[tuple[str, str]], dict[str, IO[bytes]]]:
     """Split the request into plain parameters and inline upload parts.
 
-    Upload parts are multipart files; a plain form field that an UPLOAD value
-    names as ``param:part`` counts as an upload part too.
+    Upload parts are the multipart files that an UPLOAD value (posted now, or
+    ``extra_references``: of the job already) names as ``param:part``; a plain
+    form field so named counts as an upload part too.  Other file parts are
+    dropped.
     """
     limit = services().settings.get("vo", "upload_max_bytes")
+    referenced = jobs.upload_references(params) | set(extra_references)
     parts: dict[str, IO[bytes]] = {}
     for name, storages in request.files.lists():
+        if name not in referenced:  # no UPLOAD names it: dropped, never stored
+            continue
         storage: FileStorage = storages[0]
         stream = storage.stream
         stream.seek(0, 2)
@@ -222,13 +273,6 @@ def _upload_parts(params: list[tuple[str, str]]
             raise UwsError(413, f"UsageFault: upload {name!r} has {size} bytes; "
                                 f"the limit is {limit} bytes")
         parts[name] = stream
-    referenced = set()
-    for name, value in params:
-        if name == "UPLOAD":
-            for item in value.split(";"):
-                uri = item.partition(",")[2].strip()
-                if uri.startswith("param:"):
-                    referenced.add(uri[len("param:"):])
     moved = {ref for ref in referenced if ref in request.form and ref not in parts}
     for ref in moved:
         parts[ref] = io.BytesIO(request.form[ref].encode("utf-8"))
@@ -273,9 +317,11 @@ def parameters_document(job: Job) -> etree._Element:
                  id=name, byReference="true")
         else:
             _uws(root, "parameter", value, id=name)
+    referenced = job.upload_references()
     for name in job.uploads:
-        _uws(root, "parameter", f"{base}/parameters/{quote(name, safe='')}",
-             id=name, byReference="true")
+        if name in referenced:
+            _uws(root, "parameter", f"{base}/parameters/{quote(name, safe='')}",
+                 id=name, byReference="true")
     return root
 
 
@@ -337,10 +383,12 @@ def job_list() -> Response:
             last = -1
         if last <= 0:
             raise UwsError(400, f"UsageFault: LAST={last_text!r} must be a positive integer")
+    if principal().anonymous:  # anonymous jobs are listed to nobody
+        return _xml(job_list_document([]))
     selected = [
         job
         for job in store().jobs()
-        if _visible(job)
+        if _listed(job)
         and (job.phase in phases if phases else job.phase != "ARCHIVED")
         and (after_time is None or job.creation_time > after_time)
     ]
@@ -357,14 +405,21 @@ def _create_job() -> Response:
         raise UwsError(400, f"UsageFault: PHASE={phase!r} on job creation; only RUN is allowed")
     params = [(n, v) for n, v in params if n not in CONTROL_PARAMETERS]
     params, parts = _upload_parts(params)
-    job = store().create(
-        principal().name,
-        params,
-        parts,
-        execution_duration=_default_duration(),
-        destruction=_max_destruction(),
-        run=phase is not None,
-    )
+    who = principal()
+    try:
+        job = store().create(
+            who.name,
+            params,
+            parts,
+            execution_duration=_default_duration(),
+            destruction=_max_destruction(),
+            run=phase is not None,
+            owner_id=who.user_id,
+            client=jobs.client_key(request.remote_addr) if who.anonymous else None,
+            quota=_quota(),
+        )
+    except jobs.QuotaExceeded as exc:
+        raise _quota_error(exc) from None
     return _see_job(job.job_id)
 
 
@@ -401,14 +456,17 @@ def _wait(job: Job) -> Job:
         return job
     start_phase = job.phase
     deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        time.sleep(WAIT_POLL_SECONDS)
-        current = store().get(job.job_id)
-        if current is None:
-            raise UwsError(404, f"UsageFault: job {job.job_id!r} was deleted")
-        job = current
-        if job.phase != start_phase:
-            break
+    # blocked WAITs hold a request thread: capped per process and per client; without
+    # a slot the current phase is answered at once, as UWS 1.1 allows
+    with wait_slot(services().settings, request.remote_addr or "-") as granted:
+        while granted and time.monotonic() < deadline:
+            time.sleep(WAIT_POLL_SECONDS)
+            current = store().get(job.job_id)
+            if current is None:
+                raise UwsError(404, f"UsageFault: job {job.job_id!r} was deleted")
+            job = current
+            if job.phase != start_phase:
+                break
     return job
 
 
@@ -418,8 +476,16 @@ def job_phase(job_id: str) -> Response:
         return _text(_load(job_id).phase)
     value = (_one(_params(), "PHASE") or "").strip().upper()
     if value == "RUN":
-        done = _update(job_id, _run)
-        if done.phase == "QUEUED":
+        _load(job_id)
+        try:
+            started = store().start(job_id, _run, _quota())
+        except JobStateError as exc:
+            raise UwsError(403, f"UsageFault: {exc}") from None
+        except jobs.QuotaExceeded as exc:
+            raise _quota_error(exc) from None
+        if started is None:
+            raise UwsError(404, f"UsageFault: no job {job_id!r} (unknown, or deleted)")
+        if started[0].phase == "QUEUED":
             store().enqueue(job_id)
     elif value == "ABORT":
         _update(job_id, _abort)
@@ -516,7 +582,9 @@ def job_parameters(job_id: str) -> Response:
         raise UwsError(403, f"UsageFault: the job is {job.phase}; parameters can be "
                             "changed only while it is PENDING")
     posted = [(n, v) for n, v in _params() if n not in CONTROL_PARAMETERS]
-    posted, parts = _upload_parts(posted)
+    names = {n for n, _ in posted}
+    kept = [(n, v) for n, v in job.parameters if n not in names]
+    posted, parts = _upload_parts(posted, frozenset(jobs.upload_references(kept)))
 
     def change(j: Job) -> None:
         if j.phase != "PENDING":
@@ -537,7 +605,7 @@ def job_parameters(job_id: str) -> Response:
 def job_parameter(job_id: str, name: str) -> Response:
     """GET one parameter: an inline upload part, or the text of a plain parameter."""
     job = _load(job_id)
-    path = store().upload_path(job, name)
+    path = store().upload_path(job, name) if name in job.upload_references() else None
     if path is not None and path.is_file():
         return send_file(path, mimetype="application/octet-stream")
     values = [v for n, v in job.parameters if n == name.upper()]
