@@ -18,9 +18,17 @@ import sqlalchemy as sa
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from voservice.access import ANONYMOUS, Principal, authenticate
+from voservice import limits
+from voservice.access import (
+    ANONYMOUS,
+    Principal,
+    Throttled,
+    authenticate,
+    login_policy,
+    prepare_authentication,
+)
 from voservice.config import Settings, load_config
-from voservice.stores.metadata import dialect_name, make_engine
+from voservice.stores.metadata import DEFAULT_THREADS, dialect_name, make_engine, pool_options
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +61,24 @@ class Services:
 
 
 def open_services(settings: Settings) -> Services:
-    """Open the engine and stores the settings name."""
+    """Open the engine and stores the settings name (pools sized for the request threads)."""
     from voservice.stores import open_data_stores
 
-    engine = make_engine(settings.query_url)
+    pool = _pool(settings)
+    engine = make_engine(settings.query_url, **pool)
     write_engine = engine if settings.query_url == settings.metadata_url else make_engine(
-        settings.metadata_url
+        settings.metadata_url, **pool
     )
     timeseries, media = open_data_stores(settings, write_engine)
     return Services(settings=settings, engine=engine, timeseries=timeseries, media=media)
+
+
+def _pool(settings: Settings) -> dict[str, Any]:
+    try:
+        threads = int(settings.get("server", "threads"))
+    except KeyError:
+        threads = DEFAULT_THREADS
+    return pool_options(threads, float(settings.get("metadata", "pool_timeout")))
 
 
 def services() -> Services:
@@ -84,18 +101,25 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
     )
     app.config["SKVO_SETTINGS"] = settings
     app.extensions["skvo"] = svc or open_services(settings)
+    limits.install(app, settings)  # request-body limit, strict multipart
+
+    policy = login_policy(settings)
+    counters = _login_engine(app.extensions["skvo"])  # failed logins, shared by all workers
+    prepare_authentication(counters)
 
     @app.before_request
     def _authenticate() -> Response | None:
         header = request.headers.get("Authorization")
-        who = authenticate(services().engine, header) if header else ANONYMOUS
+        try:
+            who = authenticate(services().engine, header, request.remote_addr,
+                               write_engine=counters, policy=policy) if header else ANONYMOUS
+        except Throttled as exc:
+            return _auth_error(429, f"RateLimited: too many failed logins for this account "
+                               f"or address; retry after {exc.retry_after} s",
+                               {"Retry-After": str(exc.retry_after)})
         if who is None:
-            return Response(
-                "Authentication failed: unknown user, wrong password or token.\n",
-                status=401,
-                mimetype="text/plain",
-                headers={"WWW-Authenticate": 'Basic realm="SKVO"'},
-            )
+            return _auth_error(401, "AuthenticationFault: unknown user, wrong password or "
+                               "token", {"WWW-Authenticate": 'Basic realm="SKVO"'})
         g.principal = who
         return None
 
@@ -103,6 +127,12 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        if isinstance(exc, sa.exc.TimeoutError):  # every pooled connection is in use
+            from voservice.protocols.dali import busy_response
+
+            log.warning("no database connection free within the pool timeout on %s",
+                        request.path)
+            return busy_response()
         if isinstance(exc, HTTPException):
             return Response(
                 f"{exc.code} {exc.name}: {exc.description}\n",
@@ -117,6 +147,19 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
         )
 
     return app
+
+
+def _login_engine(svc: Services) -> sa.Engine:
+    """The engine of the failed-login counters: the metadata DB (not a SELECT-only account)."""
+    if svc.settings.metadata_url == svc.settings.query_url:
+        return svc.engine
+    return make_engine(svc.settings.metadata_url)
+
+
+def _auth_error(status: int, message: str, headers: dict[str, str]) -> Response:
+    """A 401/429: a DALI error VOTable on VO paths, plain text elsewhere."""
+    mime, body = limits.error_body(request.path, status, message)
+    return Response(body, status=status, headers={"Content-Type": mime, **headers})
 
 
 def _resources() -> Any:

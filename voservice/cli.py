@@ -76,7 +76,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the service (gunicorn; Flask's development server with --dev)."""
+    """Run the service (pre-forked waitress; Flask's development server with --dev)."""
     from voservice.server import serve
 
     settings = _settings(args)
@@ -87,6 +87,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["server"]["port"] = str(args.port)
     if args.workers:
         overrides["server"]["workers"] = str(args.workers)
+    if args.threads:
+        overrides["server"]["threads"] = str(args.threads)
     settings = settings.with_overrides(overrides)
     return serve(settings, dev=args.dev)
 
@@ -113,6 +115,9 @@ def cmd_user(args: argparse.Namespace) -> int:
     elif action == "revoke":
         users.revoke(engine, args.name, args.source)
         print(f"user {args.name} no longer has source {args.source}")
+    elif action == "passwd":
+        users.set_password(engine, args.name, args.password or _ask_password(args.name))
+        print(f"user {args.name} has a new password")
     elif action == "token":
         token = secrets.token_urlsafe(32)
         users.set_token(engine, args.name, token)
@@ -121,6 +126,18 @@ def cmd_user(args: argparse.Namespace) -> int:
         for line in users.describe(engine):
             print(line)
     return 0
+
+
+def _ask_password(name: str) -> str:
+    """Read a new password twice from the terminal (one line of stdin otherwise)."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass(f"new password for {name}: ")
+    if getpass.getpass("again: ") != first:
+        raise UserError("the two passwords differ")
+    return first
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,13 +168,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--host")
         p.add_argument("--port", type=int)
         p.add_argument("--workers", type=int)
+        p.add_argument("--threads", type=int, help="request threads per worker")
         p.add_argument("--dev", action="store_true",
                        help="Flask's development server (debugging)")
     p = add("user", cmd_user, "manage user accounts and access grants")
-    p.add_argument("action", choices=["add", "remove", "grant", "revoke", "token", "list"])
+    p.add_argument("action",
+                   choices=["add", "remove", "grant", "revoke", "passwd", "token", "list"])
     p.add_argument("name", nargs="?")
     p.add_argument("source", nargs="?", help="source (collection) for grant/revoke")
-    p.add_argument("--password", help="password for add (HTTP Basic)")
+    p.add_argument("--password", help="password for add and passwd (HTTP Basic; passwd "
+                   "asks for it when absent)")
     p.add_argument("--admin", action="store_true", help="the user sees all data")
     return parser
 

@@ -2,8 +2,8 @@
 
 The published tables are generated from ``resources/tables`` (see
 ``voservice.tables``); this module maps ORM classes onto them and defines
-the internal tables of user accounts and access grants, which TAP never
-publishes.
+the internal tables of user accounts, access grants and failed logins, which
+TAP never publishes.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ skvo_user = sa.Table(
     sa.Column("token_hash", sa.String(64), nullable=True, unique=True),
     sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
     sa.Column("created", sa.DateTime, nullable=False, default=lambda: dt.datetime.now(dt.UTC)),
+    # ids are never reused (SQLite would reuse the highest after a removal):
+    # async jobs belong to an account id
+    sqlite_autoincrement=True,
     **tables.MYSQL_TABLE_OPTIONS,
 )
 
@@ -37,6 +40,19 @@ access_grant = sa.Table(
               primary_key=True),
     # a grant opens every observation of one source (collection), e.g. "upjs"
     sa.Column("source", sa.String(64), primary_key=True),
+    **tables.MYSQL_TABLE_OPTIONS,
+)
+
+#: failed logins, shared by every worker and host: one row per account name
+#: (``name:`` + SHA-256 of the name, so mistyped passwords in the name field
+#: are not stored) and per client address (``addr:`` + address)
+login_failure = sa.Table(
+    "skvo_login_failure",
+    AUTH_METADATA,
+    sa.Column("throttle_key", sa.String(80), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failure", sa.Double, nullable=False),  # Unix time, seconds
+    sa.Column("blocked_until", sa.Double, nullable=False),  # Unix time; 0 = not blocked
     **tables.MYSQL_TABLE_OPTIONS,
 )
 

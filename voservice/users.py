@@ -71,6 +71,19 @@ def revoke(engine: sa.Engine, name: str, source: str) -> None:
         )
 
 
+def set_password(engine: sa.Engine, name: str, password: str) -> None:
+    """Give an account a new password; the old one stops working on the next request."""
+    if not password:
+        raise UserError("the new password is empty")
+    with engine.begin() as conn:
+        user_id = _user_id(conn, name)
+        conn.execute(
+            skvo_user.update()
+            .where(skvo_user.c.user_id == user_id)
+            .values(password_hash=hash_password(password))
+        )
+
+
 def set_token(engine: sa.Engine, name: str, token: str) -> None:
     """Store (the hash of) a bearer token for a user, replacing the old one."""
     with engine.begin() as conn:
