@@ -226,27 +226,63 @@ class Loader:
         self._cache.pending.clear()
         try:
             for frame in series.frames:
-                stored.append(self.media.put(series_key, frame.index, frame.path.read_bytes(),
+                stored.append(self.media.put(series_key, frame.index, frame.read(),
                                              frame.content_type))
             if not self._put_conn_arg:  # points first, under an id taken in advance
                 with self.engine.connect() as conn:
                     reserved = self._next_photometry_id(conn)
                 ref = make_ref(reserved)
-                self.timeseries.delete(ref)  # leftovers of an interrupted run
+                # no delete first: a put replaces what the store holds for the ref (the
+                # SQL store's leftovers of an interrupted run under a reused id; OpenTSDB
+                # keys series by the new uuid and deletes only when it finds points);
+                # a replaced series was deleted by delete() before this load
                 self.timeseries.put(ref, points)
-            with self.engine.connect() as conn, conn.begin():
-                if ref is not None:
-                    phot_id = self._insert(conn, series, obs_uuid, series_key, stored,
-                                           ref.series_id)
-                else:  # one transaction for metadata and points
-                    phot_id = self._insert(conn, series, obs_uuid, series_key, stored, None)
-                    self.timeseries.put(make_ref(phot_id), points,
-                                        **{self._put_conn_arg: conn})
+            with self.engine.connect() as conn:
+                trans = conn.begin()
+                try:
+                    if ref is not None:
+                        phot_id = self._insert(conn, series, obs_uuid, series_key, stored,
+                                               ref.series_id)
+                    else:  # one transaction for metadata and points
+                        phot_id = self._insert(conn, series, obs_uuid, series_key, stored,
+                                               None)
+                        self.timeseries.put(make_ref(phot_id), points,
+                                            **{self._put_conn_arg: conn})
+                except BaseException:
+                    with contextlib.suppress(sa.exc.DBAPIError):  # a lost connection
+                        trans.rollback()
+                    raise
+                try:
+                    trans.commit()
+                except sa.exc.DBAPIError as exc:
+                    if is_disconnect(exc):  # kept or not: only the database knows
+                        raise CommitUnknown(str(key)) from exc
+                    raise
+        except CommitUnknown as lost:
+            kept = self._was_kept(obs_uuid)
+            if kept is None:  # still no database: leave points and frames for a kept series
+                for cache_key in self._cache.pending:
+                    self._cache.ids.pop(cache_key, None)
+                self._cache.pending.clear()
+                raise
+            if not kept:
+                self._undo(ref, stored)
+                raise lost.__cause__ from None  # type: ignore[misc]
         except BaseException:
             self._undo(ref, stored)
             raise
         self._cache.pending.clear()
         return LoadResult(obs_uuid, int(phot_id), len(data), len(series.frames))
+
+    def _was_kept(self, obs_uuid: str) -> bool | None:
+        """After a commit without an answer: is the observation there? None: cannot tell."""
+        obs = t("observation")
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(sa.select(obs.c.observation_id).where(
+                    obs.c.observation_uuid == obs_uuid)).first() is not None
+        except sa.exc.DBAPIError:
+            return None
 
     def _next_photometry_id(self, conn: sa.Connection) -> int:
         phot = t("photometry")
@@ -356,8 +392,65 @@ class UndoError(RuntimeError):
     """A failed series could not be removed from every store again."""
 
 
+class CommitUnknown(RuntimeError):
+    """The connection was lost while committing a series and the database cannot tell.
+
+    The uploader asks the database (on a new connection) whether the series
+    was kept: yes, it counts as loaded; no, its points and frames are removed.
+    When the database does not answer, points and frames are left in place so
+    that a series the database did keep is whole; a rerun skips it when it was
+    kept and loads it when not (the frames of a series that was not kept are
+    then unreferenced files).
+    """
+
+
+#: MySQL/MariaDB client and server errors that mean the connection is gone
+_DISCONNECT_CODES = frozenset({
+    1053,  # server shutdown in progress
+    1152, 1927,  # connection aborted, connection killed
+    2002, 2003, 2005, 2006, 2013, 2014, 2045, 2055,  # cannot connect, gone away, lost
+    4031,  # disconnected by the server because of inactivity
+})
+
+
+def is_disconnect(exc: BaseException | None) -> bool:
+    """Does ``exc`` (or an exception it was raised from) mean the database went away?"""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, sa.exc.DBAPIError):
+            if exc.connection_invalidated:
+                return True
+            args = getattr(exc.orig, "args", ())
+            if args and isinstance(args[0], int) and args[0] in _DISCONNECT_CODES:
+                return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def database_message(exc: BaseException) -> str:
+    """The driver's own one-line message of a database error (no SQL, no parameters)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, sa.exc.DBAPIError) and cur.orig is not None:
+            args = getattr(cur.orig, "args", ())
+            if len(args) == 2 and isinstance(args[0], int):  # MySQL: (code, message)
+                return f"error {args[0]}: {str(args[1]).strip().splitlines()[0]}"
+            text = str(cur.orig).strip()
+            return text.splitlines()[0] if text else type(cur.orig).__name__
+        cur = cur.__cause__ or cur.__context__
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class IngestLocked(RuntimeError):
     """Another uploader is writing to the same database."""
+
+
+class LockLost(RuntimeError):
+    """The database connection that held the uploader lock went away."""
 
 
 @contextlib.contextmanager
@@ -366,13 +459,27 @@ def ingest_lock(engine: sa.Engine) -> Iterator[None]:
     busy = "another `skvo ingest` is loading into this database; try again when it is done"
     if engine.dialect.name in ("mysql", "mariadb"):
         name = f"skvo_ingest.{engine.url.database}"[:64]
-        with engine.connect() as conn:
+        conn = engine.connect()
+        try:
             if conn.execute(sa.text("SELECT GET_LOCK(:n, 0)"), {"n": name}).scalar() != 1:
                 raise IngestLocked(busy)
             try:
                 yield
-            finally:
+            except BaseException:
+                with contextlib.suppress(sa.exc.DBAPIError):  # the first error is the one
+                    conn.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": name})
+                raise
+            try:
                 conn.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": name})
+            except sa.exc.DBAPIError as exc:
+                if not is_disconnect(exc):
+                    raise
+                # the server released the lock with the connection
+                raise LockLost("the database connection holding the uploader lock was lost "
+                               f"during the run ({database_message(exc)})") from None
+        finally:
+            with contextlib.suppress(sa.exc.DBAPIError):  # a lost connection cannot roll back
+                conn.close()
         return
     database = engine.url.database
     if engine.dialect.name != "sqlite" or not database or database == ":memory:" \

@@ -4,15 +4,22 @@
 holds the data and meta CSV of one series; the same path under ``imgs/`` (or
 ``media/``) holds its frames.  Problems of the layout are attached to the
 series they concern, or returned on their own when no series is concerned.
+
+Nothing outside the tree is looked into (:mod:`.safefs`): a symbolic link
+whose target is outside the tree, a link that cannot be resolved and a FIFO,
+device or socket are problems naming the entry; a link to a file or folder
+inside the tree is followed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from voservice.ingest import safefs
 from voservice.ingest.problems import Problem
 
 PHOTOMETRY = "photometry"
@@ -49,6 +56,11 @@ class Frame:
     path: Path
     rel: str
     content_type: str
+    root: Path  # the resolved upload tree: the frame is read only from inside it
+
+    def read(self) -> bytes:
+        """The bytes of the image (:class:`~.safefs.UnsafePath` when it left the tree)."""
+        return safefs.read_bytes(self.path, self.root)
 
 
 @dataclass
@@ -63,6 +75,8 @@ class SeriesFiles:
     frames: list[Frame] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     dir_rel: str = ""
+    root: Path | None = None  # the resolved upload tree
+    refused: bool = False  # its bandpass folder (tables or frames) was not looked into
 
     @property
     def night_date(self) -> dt.date:
@@ -86,12 +100,33 @@ def _rel(path: Path, base: Path) -> str:
         return path.as_posix()
 
 
-def _dirs(path: Path) -> list[Path]:
-    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+Refuse = Callable[[Path, str], None]
 
 
-def _files(path: Path) -> list[Path]:
-    return sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+def _entries(path: Path, root: Path, refuse: Refuse) -> tuple[list[Path], list[Path]]:
+    """The folders and the regular files of a folder, links inside the tree followed.
+
+    Hidden entries are skipped; links out of the tree, unresolvable links and
+    special files go to ``refuse`` (path, why) and are not returned.
+    """
+    dirs: list[Path] = []
+    files: list[Path] = []
+    try:
+        children = sorted(path.iterdir())
+    except OSError:
+        refuse(path, safefs.VANISHED)
+        return dirs, files
+    for child in children:
+        if child.name.startswith("."):
+            continue
+        kind, _real, refusal = safefs.resolve(child, root)
+        if kind == "dir":
+            dirs.append(child)
+        elif kind == "file":
+            files.append(child)
+        else:
+            refuse(child, refusal or safefs.SPECIAL)
+    return dirs, files
 
 
 def _folder_date(name: str) -> str | None:
@@ -115,28 +150,38 @@ def walk(base: Path) -> Tree:
     if not base.is_dir():
         problems.append(Problem(str(base), 0, "-", "upload tree not found (not a folder)"))
         return Tree([], problems, notices)
+    root = safefs.real_base(base)
 
     def stray(path: Path, what: str) -> None:
         notices.append(f"{_rel(path, base)}: {what}, ignored")
 
-    for source_dir in _dirs(base):
-        for f in _files(source_dir):
+    def refuse(path: Path, why: str) -> None:
+        problems.append(Problem(_rel(path, base), 0, "-", why))
+
+    for source_dir in _entries(base, root, refuse)[0]:
+        dtype_dirs, source_files = _entries(source_dir, root, refuse)
+        for f in source_files:
             stray(f, "file outside a dtype folder")
-        for dtype_dir in _dirs(source_dir):
+        for dtype_dir in dtype_dirs:
             if dtype_dir.name.lower() in SKIPPED_DTYPES:
                 stray(dtype_dir, "spectroscopy is not supported yet")
                 continue
             if dtype_dir.name != PHOTOMETRY:
                 stray(dtype_dir, f"unknown data type folder (expected {PHOTOMETRY})")
                 continue
-            for kind_dir in _dirs(dtype_dir):
+            kind_dirs, dtype_files = _entries(dtype_dir, root, refuse)
+            for f in dtype_files:
+                stray(f, f"file outside the {DATA_FOLDER} and imgs folders")
+            for kind_dir in kind_dirs:
                 if kind_dir.name == DATA_FOLDER:
-                    _walk_kind(kind_dir, base, source_dir.name, True, series, problems)
+                    _walk_kind(kind_dir, base, root, source_dir.name, True, series, problems)
                 elif kind_dir.name in IMAGE_FOLDERS:
-                    _walk_kind(kind_dir, base, source_dir.name, False, series, problems)
+                    _walk_kind(kind_dir, base, root, source_dir.name, False, series, problems)
                 else:
                     stray(kind_dir, f"unknown folder (expected {DATA_FOLDER} or imgs)")
     for files in series.values():
+        if files.refused:
+            continue
         if files.data is None and files.meta is None and files.frames:
             files.problems.append(
                 Problem(files.dir_rel, 0, "-", "frames without a data table (no dtables folder)")
@@ -152,25 +197,31 @@ def walk(base: Path) -> Tree:
 def _walk_kind(
     kind_dir: Path,
     base: Path,
+    root: Path,
     source: str,
     tables: bool,
     series: dict[SeriesKey, SeriesFiles],
     problems: list[Problem],
 ) -> None:
-    for f in _files(kind_dir):
+    def refuse(path: Path, why: str) -> None:
+        problems.append(Problem(_rel(path, base), 0, "-", why))
+
+    month_dirs, kind_files = _entries(kind_dir, root, refuse)
+    for f in kind_files:
         problems.append(Problem(_rel(f, base), 0, "-", "file outside a <yyyymm> folder"))
-    for month_dir in _dirs(kind_dir):
+    for month_dir in month_dirs:
         month = month_dir.name
         if not _YYYYMM.match(month) or not 1 <= int(month[4:]) <= 12:
             problems.append(
                 Problem(_rel(month_dir, base), 0, "-", "folder name is not a month <yyyymm>")
             )
             continue
-        for f in _files(month_dir):
+        night_dirs, month_files = _entries(month_dir, root, refuse)
+        for f in month_files:
             problems.append(
                 Problem(_rel(f, base), 0, "-", "file outside a <target>_<yyyymmdd> folder")
             )
-        for night_dir in _dirs(month_dir):
+        for night_dir in night_dirs:
             night = _folder_date(night_dir.name)
             if night is None:
                 problems.append(Problem(
@@ -179,13 +230,29 @@ def _walk_kind(
                 ))
                 continue
             target = night_dir.name[: -len(night) - 1]
-            for f in _files(night_dir):
+
+            def refuse_band(path: Path, why: str, night: str = night, target: str = target,
+                            folder: str = night_dir.name, month: str = month) -> None:
+                """A link in place of a bandpass folder: its series fails (also for frames)."""
+                if why == safefs.SPECIAL:  # a FIFO, device or socket is no bandpass folder
+                    refuse(path, why)
+                    return
+                key = SeriesKey(source, night, target, path.name)
+                files = series.get(key)
+                if files is None:
+                    files = series[key] = SeriesFiles(key, month, folder, root=root,
+                                                      dir_rel=_rel(path, base))
+                files.refused = True
+                files.problems.append(Problem(_rel(path, base), 0, "-", why))
+
+            band_dirs, night_files = _entries(night_dir, root, refuse_band)
+            for f in night_files:
                 problems.append(Problem(_rel(f, base), 0, "-", "file outside a bandpass folder"))
-            for band_dir in _dirs(night_dir):
+            for band_dir in band_dirs:
                 key = SeriesKey(source, night, target, band_dir.name)
                 files = series.get(key)
                 if files is None:
-                    files = series[key] = SeriesFiles(key, month, night_dir.name)
+                    files = series[key] = SeriesFiles(key, month, night_dir.name, root=root)
                 if tables or not files.dir_rel:
                     files.dir_rel = _rel(band_dir, base)
                 if month != night[:6]:
@@ -193,21 +260,27 @@ def _walk_kind(
                         _rel(band_dir, base), 0, "-",
                         f"month folder {month} does not match the night {night}",
                     ))
+                bands = files.problems
+
+                def refuse_in_band(path: Path, why: str, bands: list[Problem] = bands) -> None:
+                    bands.append(Problem(_rel(path, base), 0, "-", why))
+
+                subs, band_files = _entries(band_dir, root, refuse_in_band)
                 if tables:
-                    _table_files(band_dir, base, files)
+                    _table_files(band_files, base, files)
                 else:
-                    _image_files(band_dir, base, files)
-                for sub in _dirs(band_dir):
+                    _image_files(band_files, base, root, files)
+                for sub in subs:
                     files.problems.append(
                         Problem(_rel(sub, base), 0, "-", "unexpected folder in a bandpass folder")
                     )
 
 
-def _table_files(band_dir: Path, base: Path, files: SeriesFiles) -> None:
+def _table_files(band_files: list[Path], base: Path, files: SeriesFiles) -> None:
     def problem(rel: str, message: str) -> None:
         files.problems.append(Problem(rel, 0, "-", message))
 
-    for f in _files(band_dir):
+    for f in band_files:
         rel = _rel(f, base)
         if f.suffix.lower() != ".csv":
             problem(rel, "not a CSV file (expected *_data.csv or *_meta.csv)")
@@ -229,9 +302,9 @@ def _table_files(band_dir: Path, base: Path, files: SeriesFiles) -> None:
         setattr(files, kind, f)
 
 
-def _image_files(band_dir: Path, base: Path, files: SeriesFiles) -> None:
+def _image_files(band_files: list[Path], base: Path, root: Path, files: SeriesFiles) -> None:
     seen = {fr.index: fr for fr in files.frames}
-    for f in _files(band_dir):
+    for f in band_files:
         rel = _rel(f, base)
         content_type = IMAGE_TYPES.get(f.suffix.lower())
         match = _FRAME_INDEX.search(f.stem)
@@ -244,6 +317,6 @@ def _image_files(band_dir: Path, base: Path, files: SeriesFiles) -> None:
                 Problem(rel, 0, "-", f"second frame {index} (first: {seen[index].rel})")
             )
             continue
-        seen[index] = Frame(index, f, rel, content_type)
+        seen[index] = Frame(index, f, rel, content_type, root)
         files.frames.append(seen[index])
     files.frames.sort(key=lambda fr: fr.index)

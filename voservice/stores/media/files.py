@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
 from voservice.stores.media.base import CONTENT_TYPES, MediaError, MediaStore, StoredMedia
 
 _TYPES_BY_EXT = {ext: mime for mime, ext in CONTENT_TYPES.items()}
+#: the references put() makes: <24 hex frame id>-<16 hex of the sha256>.<extension>
+_EXTENSIONS = "|".join(map(re.escape, _TYPES_BY_EXT))
+_REF = re.compile(rf"[0-9a-f]{{24}}-[0-9a-f]{{16}}\.(?:{_EXTENSIONS})")
 
 
 class FileMediaStore(MediaStore):
@@ -31,7 +35,13 @@ class FileMediaStore(MediaStore):
         (self.root / "refs").mkdir(parents=True, exist_ok=True)
 
     def _ref_path(self, ref: str) -> Path:
-        if not ref or "/" in ref or "\\" in ref or ref.startswith("."):
+        """The file of a reference; KeyError for anything :meth:`put` does not make.
+
+        A reference becomes a file name, so only the exact shape ``put`` writes
+        (hex frame id, hex content prefix, known extension) is accepted: no
+        separators, dots, NUL bytes or other names can reach the file system.
+        """
+        if not isinstance(ref, str) or not _REF.fullmatch(ref):
             raise KeyError(ref)
         return self.root / "refs" / ref[:2] / ref
 
