@@ -1,21 +1,25 @@
 """One contract for every media store: files, and HBase over real Thrift sockets.
 
 HBase runs as the thriftpy2 double in ``tests/servers/hbase_thrift.py``
-(buffered+binary and framed+compact); set ``HBASE_THRIFT_HOST`` (and
-``HBASE_THRIFT_PORT``, ``HBASE_THRIFT_TRANSPORT``, ``HBASE_THRIFT_PROTOCOL``)
-to run it against a real HBase Thrift server.
+(buffered+binary and framed+compact) with the Thrift server's stock
+defaults (60 s idle timeout, key-inclusive 10 MiB cells).  Set
+``SKVO_TEST_HBASE=host:port`` (and ``SKVO_TEST_HBASE_TRANSPORT``,
+``SKVO_TEST_HBASE_PROTOCOL``) to run the same contract against a real HBase
+Thrift server; ``HBASE_THRIFT_HOST``/``HBASE_THRIFT_PORT`` are read too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import happybase
 import pytest
-from servers.hbase_thrift import MAX_CELL, FakeHBase
+from servers.hbase_thrift import MAX_CELL, FakeHBase, cell_size
 
 from voservice.stores.media import MediaError, open_media_store
 from voservice.stores.media.files import FileMediaStore
@@ -25,12 +29,39 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(255, -1, -1)) * 4
 
 
-@pytest.fixture(params=["files", "hbase-buffered-binary", "hbase-framed-compact"])
+def real_hbase() -> tuple[str, int, str, str] | None:
+    """(host, port, transport, protocol) of a real HBase Thrift server, if one is named."""
+    named = os.environ.get("SKVO_TEST_HBASE")
+    if named:
+        host, _, port = named.rpartition(":")
+    elif os.environ.get("HBASE_THRIFT_HOST"):
+        host, port = os.environ["HBASE_THRIFT_HOST"], os.environ.get("HBASE_THRIFT_PORT", "9090")
+    else:
+        return None
+    return (host, int(port),
+            os.environ.get("SKVO_TEST_HBASE_TRANSPORT",
+                           os.environ.get("HBASE_THRIFT_TRANSPORT", "buffered")),
+            os.environ.get("SKVO_TEST_HBASE_PROTOCOL",
+                           os.environ.get("HBASE_THRIFT_PROTOCOL", "binary")))
+
+
+@pytest.fixture(params=["files", "hbase-buffered-binary", "hbase-framed-compact",
+                        pytest.param("hbase-real", marks=pytest.mark.skipif(
+                            real_hbase() is None,
+                            reason="set SKVO_TEST_HBASE=host:port for a real HBase"))])
 def media(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:
     if request.param == "files":
         store = open_media_store("files", path=tmp_path / "media")
         store.create_schema()
         yield store
+        return
+    if request.param == "hbase-real":
+        host, port, transport, protocol = real_hbase()  # type: ignore[misc]
+        store = open_media_store("hbase", host=host, port=port, table="skvo_frames_test",
+                                 transport=transport, protocol=protocol, timeout=30)
+        store.create_schema()
+        yield store
+        store.close()
         return
     _, transport, protocol = request.param.split("-")
     double = FakeHBase(transport, protocol).start()
@@ -88,19 +119,98 @@ def test_unsupported_type_is_refused(media) -> None:
         media.put("uuid-7/v", 0, b"GIF89a", "image/gif")
 
 
-def test_hbase_limits_are_enforced_before_sending() -> None:
-    for transport, limit_word in (("buffered", "cell"), ("framed", "framed")):
+def test_hbase_limits_count_the_key_as_hbase_does() -> None:
+    for transport, limit_word in (("buffered", "hbase.client.keyvalue.maxsize"),
+                                  ("framed", "framed")):
         double = FakeHBase(transport, "binary").start()
         try:
             store = HBaseMediaStore(double.host, double.port, "frames", transport, "binary", 10)
             store.create_schema()
-            size = MAX_CELL + 1 if transport == "buffered" else 2 * 1024 * 1024 + 1
+            size = MAX_CELL - 40 if transport == "buffered" else 2 * 1024 * 1024 + 1
             with pytest.raises(MediaError, match=limit_word):
                 store.put("uuid-8/v", 0, b"\x89PNG" + b"\0" * size, "image/png")
             big = store.put("uuid-8/v", 1, b"\x89PNG" + b"\0" * (1024 * 1024), "image/png")
             assert len(store.get(big.ref)[0]) == 1024 * 1024 + 4
         finally:
             double.stop()
+
+
+def test_double_counts_key_and_value_like_hbase() -> None:
+    """A value just under 10 MiB passes a value-only check but not HBase's."""
+    double = FakeHBase("buffered", "binary").start()
+    try:
+        connection = happybase.Connection(double.host, double.port)
+        connection.create_table("t", {"f": {}})
+        row, value = b"uuid-9/johnson.v#00000000", b"\0" * (MAX_CELL - 30)
+        assert len(value) < MAX_CELL < cell_size(row, b"f:data", value)
+        with pytest.raises(Exception, match="too large"):
+            connection.table("t").put(row, {b"f:data": value})
+        connection.close()
+    finally:
+        double.stop()
+
+
+def test_family_has_block_cache_and_bloom_filter_and_creation_may_race() -> None:
+    double = FakeHBase("buffered", "binary").start()
+    try:
+        stores = [HBaseMediaStore(double.host, double.port, "frames") for _ in range(4)]
+        errors: list[BaseException] = []
+
+        def create(store: HBaseMediaStore) -> None:
+            try:
+                store.create_schema()
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=create, args=(s,)) for s in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors
+        # the race itself: the table appears between the check and the create
+        late = HBaseMediaStore(double.host, double.port, "frames")
+        connection = late._connect()
+        connection.tables = lambda: []  # type: ignore[method-assign]  # saw no table yet
+        late.create_schema()
+        options = stores[0].family_options()
+        assert options["block_cache_enabled"] is True
+        assert options["bloom_filter_type"] in ("ROW", b"ROW")
+        assert options["max_versions"] == 1
+    finally:
+        double.stop()
+
+
+@pytest.mark.parametrize("transport,protocol", [("buffered", "binary"), ("framed", "compact")])
+def test_frames_are_served_after_an_idle_timeout_and_a_restart(transport: str,
+                                                              protocol: str) -> None:
+    double = FakeHBase(transport, protocol, idle_timeout=0.5).start()
+    try:
+        store = HBaseMediaStore(double.host, double.port, "frames", transport, protocol, 10)
+        store.create_schema()
+        stored = store.put("uuid-10/v", 0, PNG, "image/png")
+        time.sleep(1.5)  # longer than the server's idle timeout: it drops the connection
+        assert double.open_connections() == 0
+        assert store.get(stored.ref) == (PNG, "image/png")
+        double.restart()  # closes every connection, serves the same table again
+        assert store.get(stored.ref) == (PNG, "image/png")
+        assert store.exists(stored.ref)
+        double.stop()
+        with pytest.raises(MediaError, match="does not answer"):
+            store.get(stored.ref)
+    finally:
+        double.stop()
+
+
+def test_double_stop_closes_open_connections() -> None:
+    double = FakeHBase("buffered", "binary").start()
+    connection = happybase.Connection(double.host, double.port)
+    connection.create_table("t", {"f": {}})
+    assert double.open_connections() >= 1
+    double.stop()
+    with pytest.raises(Exception):  # noqa: B017 - the transport's own error type
+        connection.tables()
+    connection.close()
 
 
 def test_double_speaks_happybase() -> None:
@@ -139,18 +249,3 @@ def test_files_are_written_atomically_and_shared(tmp_path: Path) -> None:
     store.delete(a.ref)
     store.delete(b.ref)
     assert not [p for p in (tmp_path / "objects").rglob("*") if p.is_file()]
-
-
-@pytest.mark.skipif(not os.environ.get("HBASE_THRIFT_HOST"),
-                    reason="set HBASE_THRIFT_HOST to check against a real HBase")
-def test_real_hbase_round_trip() -> None:
-    store = HBaseMediaStore(
-        os.environ["HBASE_THRIFT_HOST"], int(os.environ.get("HBASE_THRIFT_PORT", "9090")),
-        "skvo_frames_test", os.environ.get("HBASE_THRIFT_TRANSPORT", "buffered"),
-        os.environ.get("HBASE_THRIFT_PROTOCOL", "binary"))
-    store.create_schema()
-    stored = store.put("real/v", 0, PNG, "image/png")
-    try:
-        assert store.get(stored.ref) == (PNG, "image/png")
-    finally:
-        store.delete(stored.ref)

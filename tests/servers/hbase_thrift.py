@@ -5,15 +5,29 @@ in-memory sorted store, implementing the calls happybase makes: table
 administration, ``mutateRows``/``mutateRowsTs``, ``getRow*``/``getRows*``,
 ``scannerOpenWithScan``/``scannerGetList``/``scannerClose``,
 ``deleteAllRow`` and ``atomicIncrement``.  Family names come back with a
-trailing ``:``; errors are the IDL's ``IOError``.  Like HBase it refuses
-cells over 10 MB (``hbase.server.keyvalue.maxsize``), and in framed mode
-frames over 2 MB.  It serves buffered or framed transports with the binary
-or compact protocol on a loopback port.
+trailing ``:``; errors are the IDL's ``IOError``.  It serves buffered or
+framed transports with the binary or compact protocol on a loopback port.
+
+It models the stock defaults of HBase 1.x/2.x's Thrift 1 server, never kinder:
+
+- a cell is refused when row key + family + qualifier + value + the
+  KeyValue's 20 bytes of lengths, timestamp and type exceed 10,485,760 bytes
+  (``hbase.client.keyvalue.maxsize``, checked on the key-inclusive size);
+- framed mode refuses frames over 2 MB
+  (``hbase.regionserver.thrift.framed.max_frame_size_in_mb = 2``);
+- a connection idle for ``idle_timeout`` seconds is closed by the server
+  (``hbase.thrift.server.socket.read.timeout``, default 60 s);
+- ``stop()`` closes the listening socket and every open connection, as a
+  restarted Thrift server does; ``start()`` again serves the same tables on
+  the same port (the data live in HBase, not in the Thrift server);
+- ``createTable`` keeps the column descriptors it was given (block cache,
+  bloom filter, versions) and ``getColumnDescriptors`` returns them.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import io
 import itertools
 import os
@@ -36,8 +50,17 @@ from thriftpy2.transport.framed import TFramedTransport, TFramedTransportFactory
 Hbase = thriftpy2.load(os.path.join(os.path.dirname(happybase.__file__), "Hbase.thrift"),
                        module_name="Hbase_thrift")
 
-MAX_CELL = 10 * 1024 * 1024
+MAX_CELL = 10 * 1024 * 1024  # hbase.client.keyvalue.maxsize
 MAX_FRAME = 2 * 1024 * 1024
+#: a KeyValue's fixed part: key and value lengths, row length, family length, timestamp, type
+KEYVALUE_OVERHEAD = 4 + 4 + 2 + 1 + 8 + 1
+IDLE_TIMEOUT = 60.0  # hbase.thrift.server.socket.read.timeout (60,000 ms)
+
+
+def cell_size(row: bytes, column: bytes, value: bytes) -> int:
+    """The size HBase counts for a cell: key (row, family, qualifier) and value."""
+    family, _, qualifier = column.partition(b":")
+    return len(row) + len(family) + len(qualifier) + len(value) + KEYVALUE_OVERHEAD
 
 
 def _b(value: Any) -> bytes:
@@ -45,8 +68,11 @@ def _b(value: Any) -> bytes:
 
 
 class _Table:
-    def __init__(self, families: list[bytes]) -> None:
-        self.families = families
+    def __init__(self, descriptors: list[Any]) -> None:
+        self.descriptors = {_b(cf.name).rstrip(b":") + b":": cf for cf in descriptors}
+        for name, cf in self.descriptors.items():
+            cf.name = name
+        self.families = list(self.descriptors)
         self.keys: list[bytes] = []
         self.rows: dict[bytes, dict[bytes, tuple[bytes, int]]] = {}
         self.enabled = True
@@ -87,8 +113,7 @@ class Handler:
         with self.lock:
             if _b(tableName) in self.tables:
                 raise Hbase.AlreadyExists(message=f"table {tableName!r} exists")
-            self.tables[_b(tableName)] = _Table(
-                [_b(cf.name).rstrip(b":") + b":" for cf in columnFamilies])
+            self.tables[_b(tableName)] = _Table(columnFamilies)
 
     def deleteTable(self, tableName: Any) -> None:  # noqa: N802, N803
         with self.lock:
@@ -105,8 +130,7 @@ class Handler:
         return self._table(tableName).enabled
 
     def getColumnDescriptors(self, tableName: Any) -> dict[bytes, Any]:  # noqa: N802, N803
-        table = self._table(tableName)
-        return {f: Hbase.ColumnDescriptor(name=f, maxVersions=1) for f in table.families}
+        return dict(self._table(tableName).descriptors)
 
     # writes --------------------------------------------------------------
 
@@ -126,8 +150,10 @@ class Handler:
                 table.drop_if_empty(row)
                 continue
             value = _b(m.value)
-            if len(value) > MAX_CELL:
-                raise Hbase.IOError(message=f"KeyValue size too large ({len(value)} bytes)")
+            size = cell_size(row, column, value)
+            if size > MAX_CELL:
+                raise Hbase.IOError(message=f"KeyValue size too large ({size} bytes, "
+                                            f"hbase.client.keyvalue.maxsize = {MAX_CELL})")
             table.row(row)[column] = (value, ts)
 
     def mutateRows(self, tableName: Any, rowBatches: list[Any], attributes: Any  # noqa: N802, N803
@@ -249,16 +275,71 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class FakeHBase:
-    """The double: ``start()``, ``host``/``port``, ``stop()``."""
+class _Server(TThreadedServer):
+    """A threaded Thrift server whose close() also closes every client connection."""
 
-    def __init__(self, transport: str = "buffered", protocol: str = "binary") -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.clients: set[Any] = set()
+        self.clients_lock = threading.Lock()
+
+    def serve(self) -> None:
+        self.trans.listen()
+        while not self.closed:
+            try:
+                client = self.trans.accept()
+            except Exception:  # the listening socket was closed by close()
+                return
+            if self.closed:
+                client.close()
+                return
+            with self.clients_lock:
+                self.clients.add(client)
+            threading.Thread(target=self.handle, args=(client,), daemon=True).start()
+
+    def handle(self, client: Any) -> None:
+        itrans = self.itrans_factory.get_transport(client)
+        otrans = self.otrans_factory.get_transport(client)
+        iprot = self.iprot_factory.get_protocol(itrans)
+        oprot = self.oprot_factory.get_protocol(otrans)
+        try:
+            while not self.closed:
+                self.processor.process(iprot, oprot)
+        except Exception:  # idle timeout, client gone, server stopped: drop the connection
+            pass
+        finally:
+            with self.clients_lock:
+                self.clients.discard(client)
+            with contextlib.suppress(Exception):
+                itrans.close()
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(Exception):
+            self.trans.sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(Exception):
+            self.trans.close()
+        with self.clients_lock:
+            clients = list(self.clients)
+        for client in clients:
+            with contextlib.suppress(Exception):
+                client.sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(Exception):
+                client.close()
+
+
+class FakeHBase:
+    """The double: ``start()``, ``host``/``port``, ``stop()``, ``restart()``."""
+
+    def __init__(self, transport: str = "buffered", protocol: str = "binary",
+                 idle_timeout: float | None = IDLE_TIMEOUT) -> None:
         self.transport = transport
         self.protocol = protocol
+        self.idle_timeout = idle_timeout
         self.host = "127.0.0.1"
         self.port = free_port()
         self.handler = Handler()
-        self.server: TThreadedServer | None = None
+        self.server: _Server | None = None
 
     def start(self) -> FakeHBase:
         """Serve in a daemon thread until stop()."""
@@ -270,12 +351,13 @@ class FakeHBase:
             proto_factory = PyBinaryProtocolFactory()
         else:
             proto_factory = TBinaryProtocolFactory()
-        socket_ = TServerSocket(host=self.host, port=self.port, client_timeout=None)
-        self.server = TThreadedServer(TProcessor(Hbase.Hbase, self.handler), socket_,
-                                      itrans_factory=trans_factory,
-                                      iprot_factory=proto_factory, daemon=True)
+        timeout_ms = int(self.idle_timeout * 1000) if self.idle_timeout else None
+        socket_ = TServerSocket(host=self.host, port=self.port, client_timeout=timeout_ms)
+        self.server = _Server(TProcessor(Hbase.Hbase, self.handler), socket_,
+                              itrans_factory=trans_factory, iprot_factory=proto_factory,
+                              daemon=True)
         threading.Thread(target=self.server.serve, daemon=True).start()
-        for _ in range(100):
+        for _ in range(250):
             with socket.socket() as sock:
                 if sock.connect_ex((self.host, self.port)) == 0:
                     return self
@@ -283,7 +365,19 @@ class FakeHBase:
         raise RuntimeError("the HBase double did not start")
 
     def stop(self) -> None:
-        """Stop accepting connections."""
+        """Stop serving: close the listening socket and every open connection."""
         if self.server is not None:
             self.server.close()
             self.server = None
+
+    def open_connections(self) -> int:
+        """Client connections the server holds open right now."""
+        if self.server is None:
+            return 0
+        with self.server.clients_lock:
+            return len(self.server.clients)
+
+    def restart(self) -> None:
+        """Stop and start again on the same port with the same tables."""
+        self.stop()
+        self.start()

@@ -25,7 +25,7 @@ def open_data_stores(settings: Settings, engine: sa.Engine) -> tuple[Any, Any]:
     ts = settings.section("timeseries")
     timeseries = open_timeseries_store(
         ts["backend"], engine=engine, url=ts["url"], batch_size=ts["batch_size"],
-        timeout=ts["timeout"],
+        timeout=ts["timeout"], max_body=ts["max_body"], assign_uids=ts["assign_uids"],
     )
     m = settings.section("media")
     if m["backend"] == "files":

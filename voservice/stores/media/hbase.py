@@ -17,12 +17,19 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import happybase
+from thriftpy2.transport import TTransportException
 
 from voservice.stores.media.base import CONTENT_TYPES, MediaError, MediaStore, StoredMedia
 
 FAMILY = "f"
-MAX_CELL = 10 * 1024 * 1024
+MAX_CELL = 10 * 1024 * 1024  # hbase.client.keyvalue.maxsize
+KEYVALUE_OVERHEAD = 20  # key/value lengths, row length, family length, timestamp, type
+CELL_MARGIN = 1024  # headroom below the server's limit (cell tags, future KeyValue fields)
 MAX_FRAMED = 2 * 1024 * 1024 - 64 * 1024  # leave room for the row key and the Thrift call
+#: the column family: one version, block cache on, a bloom filter on the row key
+FAMILY_OPTIONS = {"max_versions": 1, "block_cache_enabled": True, "bloom_filter_type": "ROW"}
+#: what a dropped connection (idle timeout, server restart) raises
+BROKEN = (OSError, EOFError, TTransportException)
 
 T = TypeVar("T")
 
@@ -46,22 +53,20 @@ class HBaseMediaStore(MediaStore):
         return self._connection
 
     def _call(self, what: str, func: Callable[[happybase.Table], T]) -> T:
-        """Run ``func`` on the table; reconnect once if the connection broke."""
+        """Run the idempotent ``func`` on the table; reconnect and retry once if the
+        connection broke (idle timeout, Thrift server restart)."""
         with self._lock:
             for attempt in (1, 2):
                 try:
                     return func(self._connect().table(self.table_name))
-                except (OSError, EOFError) as exc:
+                except BROKEN as exc:
                     self._drop()
                     if attempt == 2:
                         raise MediaError(f"HBase at {self.host}:{self.port} does not answer "
                                          f"({what}): {type(exc).__name__}") from None
-                except Exception as exc:  # the IDL's IOError, TTransportException, ...
+                except Exception as exc:  # the IDL's IOError, IllegalArgument, ...
                     self._drop()
-                    message = getattr(exc, "message", None) or type(exc).__name__
-                    if isinstance(message, bytes):
-                        message = message.decode("utf-8", "replace")
-                    raise MediaError(f"HBase {what} failed: {message}") from None
+                    raise MediaError(f"HBase {what} failed: {_message(exc)}") from None
         raise AssertionError("unreachable")
 
     def _drop(self) -> None:
@@ -71,16 +76,33 @@ class HBaseMediaStore(MediaStore):
             self._connection = None
 
     def create_schema(self) -> None:
-        """Create the table with family ``f`` if it is missing."""
+        """Create the table with family ``f`` if it is missing (another host may race)."""
         with self._lock:
-            try:
-                connection = self._connect()
-                if self.table_name.encode() not in connection.tables():
-                    connection.create_table(self.table_name, {FAMILY: {"max_versions": 1}})
-            except Exception as exc:
-                self._drop()
-                raise MediaError(f"cannot create HBase table {self.table_name}: "
-                                 f"{type(exc).__name__}") from None
+            for attempt in (1, 2):
+                try:
+                    connection = self._connect()
+                    if self.table_name.encode() not in connection.tables():
+                        connection.create_table(self.table_name, {FAMILY: FAMILY_OPTIONS})
+                    return
+                except BROKEN as exc:
+                    self._drop()
+                    if attempt == 2:
+                        raise MediaError(f"cannot create HBase table {self.table_name}: "
+                                         f"HBase at {self.host}:{self.port} does not answer "
+                                         f"({type(exc).__name__})") from None
+                except Exception as exc:
+                    if type(exc).__name__ == "AlreadyExists":  # created meanwhile elsewhere
+                        return
+                    self._drop()
+                    raise MediaError(f"cannot create HBase table {self.table_name}: "
+                                     f"{_message(exc)}") from None
+
+    def family_options(self) -> dict[str, Any]:
+        """The stored descriptor of family ``f`` (versions, block cache, bloom filter)."""
+        def describe(t: happybase.Table) -> dict[str, Any]:
+            return t.families()[FAMILY.encode()]
+
+        return self._call("describe", describe)
 
     @staticmethod
     def row_key(series_key: str, index: int) -> str:
@@ -91,13 +113,19 @@ class HBaseMediaStore(MediaStore):
         """Store one frame as one row."""
         if content_type not in CONTENT_TYPES:
             raise MediaError(f"frame {index} of {series_key}: unsupported type {content_type}")
-        limit = MAX_FRAMED if self.transport == "framed" else MAX_CELL
-        if len(data) > limit:
-            raise MediaError(
-                f"frame {index} of {series_key}: {len(data)} bytes exceed HBase's limit of "
-                f"{limit} bytes ({'framed transport' if self.transport == 'framed' else 'cell'})")
-        md5 = hashlib.md5(data).hexdigest()
         key = self.row_key(series_key, index)
+        cell = len(key.encode()) + len(FAMILY) + len(b"data") + len(data) + KEYVALUE_OVERHEAD
+        if cell > MAX_CELL - CELL_MARGIN:
+            raise MediaError(
+                f"frame {index} of {series_key}: {len(data)} bytes make a cell of {cell} bytes "
+                f"with its key; HBase's cell limit is {MAX_CELL} bytes "
+                f"(hbase.client.keyvalue.maxsize; SKVO keeps {CELL_MARGIN} bytes of margin)")
+        if self.transport == "framed" and len(data) > MAX_FRAMED:
+            raise MediaError(
+                f"frame {index} of {series_key}: {len(data)} bytes exceed the {MAX_FRAMED} bytes "
+                "a framed transport carries (hbase.regionserver.thrift.framed."
+                "max_frame_size_in_mb = 2)")
+        md5 = hashlib.md5(data).hexdigest()
         self._call("put", lambda t: t.put(key.encode(), {
             b"f:data": data, b"f:content_type": content_type.encode(),
             b"f:md5": md5.encode(), b"f:size": str(len(data)).encode()}))
@@ -137,3 +165,11 @@ class HBaseMediaStore(MediaStore):
         state["_connection"] = None
         state["_lock"] = None
         return state
+
+
+def _message(exc: BaseException) -> str:
+    """The server's message of a Thrift exception (bytes in the IDL), else its type."""
+    message = getattr(exc, "message", None) or type(exc).__name__
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    return str(message)

@@ -10,7 +10,8 @@ __all__ = ["Points", "SeriesRef", "StoreError", "TimeSeriesStore", "open_timeser
 
 
 def open_timeseries_store(backend: str, *, engine: Any = None, url: str | None = None,
-                          batch_size: int | None = None, timeout: float | None = None
+                          batch_size: int | None = None, timeout: float | None = None,
+                          max_body: int | None = None, assign_uids: bool = False
                           ) -> TimeSeriesStore:
     """Open the store named by ``backend``: ``sql`` or ``opentsdb``."""
     if backend == "sql":
@@ -24,5 +25,6 @@ def open_timeseries_store(backend: str, *, engine: Any = None, url: str | None =
 
         if not url:
             raise ValueError("[timeseries] backend = opentsdb needs [timeseries] url")
-        return OpenTsdbTimeSeriesStore(url, batch_size=batch_size or 50, timeout=timeout or 30.0)
+        return OpenTsdbTimeSeriesStore(url, batch_size=batch_size or 50, timeout=timeout or 30.0,
+                                       max_body=max_body or 8192, assign_uids=assign_uids)
     raise ValueError(f"[timeseries] backend = {backend!r}: must be sql or opentsdb")
