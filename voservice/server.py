@@ -39,9 +39,13 @@ CHANNEL_TIMEOUT = 75
 MAX_HEADER_BYTES = 64 * 1024
 #: chunk framing allowed beyond max_body_bytes before waitress itself refuses a chunked body
 CHUNK_FRAMING_MARGIN = 64 * 1024
-#: response bytes a connection buffers in memory; the producing thread waits beyond it,
-#: so streamed results are never spilled to temporary files
-OUTBUF_BYTES = 8 * 1024 * 1024
+#: response bytes a connection buffers in memory; beyond it waitress spills to a
+#: temporary file, so memory stays flat whatever a client reads
+OUTBUF_BYTES = 512 * 1024
+#: response bytes a connection buffers at all (memory and temporary file); beyond
+#: it the producing thread waits for the client, so a client that stops reading
+#: holds a request thread only for a result bigger than this
+OUTBUF_HIGH_WATERMARK = 32 * 1024 * 1024
 #: response pieces handed to waitress at least this big (each costs it a wake-up)
 COALESCE_BYTES = 256 * 1024
 #: listen backlog
@@ -255,7 +259,7 @@ def waitress_options(settings: Settings) -> dict[str, Any]:
         # waitress refuses '>=' this; Content-Length == max_body_bytes must pass
         "max_request_body_size": max_body_bytes(settings) + CHUNK_FRAMING_MARGIN,
         "outbuf_overflow": OUTBUF_BYTES,
-        "outbuf_high_watermark": OUTBUF_BYTES,
+        "outbuf_high_watermark": OUTBUF_HIGH_WATERMARK,
         "ident": "SKVO",
         "expose_tracebacks": False,
     }
