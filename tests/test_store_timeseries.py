@@ -3,8 +3,10 @@
 MariaDB runs through both MySQL drivers SKVO supports (PyMySQL, mysqlclient).
 
 OpenTSDB runs as the protocol double in ``tests/servers/opentsdb.py`` over a
-real socket; set ``OPENTSDB_URL`` to run the same contract against a real
-OpenTSDB (2.4+, auto-create or assignable metrics, deletes allowed).
+real socket, with OpenTSDB 2.4's stock settings plus the one README asks for
+(``tsd.http.query.allow_delete = true``) and ``[timeseries] assign_uids``;
+set ``SKVO_TEST_OPENTSDB_URL`` (or ``OPENTSDB_URL``) to run the same contract
+against a real OpenTSDB 2.4 set up as README says.
 """
 
 from __future__ import annotations
@@ -26,19 +28,33 @@ from voservice.stores.timeseries.opentsdb import OpenTsdbTimeSeriesStore, escape
 from voservice.stores.timeseries.sql import SqlTimeSeriesStore
 
 T0 = 1_518_897_600_000_000  # 2018-02-17T20:00:00Z in unix microseconds
+T1995 = 799_000_000_000_000  # 1995-04-27
+T1920 = -1_570_000_000_000_000  # 1920-03-31
+REAL_OPENTSDB = os.environ.get("SKVO_TEST_OPENTSDB_URL") or os.environ.get("OPENTSDB_URL")
+
+
+def stock_opentsdb(**settings) -> FakeOpenTsdb:
+    """The double with OpenTSDB 2.4's stock settings and the one SKVO needs (deletes)."""
+    return FakeOpenTsdb(**{"allow_delete": True, **settings}).start()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb),
                         pytest.param("mariadb-mysqlclient", marks=pytest.mark.mariadb),
-                        "opentsdb"])
+                        "opentsdb",
+                        pytest.param("opentsdb-real", marks=pytest.mark.skipif(
+                            not REAL_OPENTSDB,
+                            reason="set SKVO_TEST_OPENTSDB_URL for a real OpenTSDB"))])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:
-    if request.param == "opentsdb":
-        double = FakeOpenTsdb().start()
-        ts = open_timeseries_store("opentsdb", url=double.url, batch_size=50, timeout=10)
+    if request.param.startswith("opentsdb"):
+        double = stock_opentsdb() if request.param == "opentsdb" else None
+        url = double.url if double else REAL_OPENTSDB
+        ts = open_timeseries_store("opentsdb", url=url, batch_size=50, timeout=10,
+                                   assign_uids=True)
         ts.double = double
         yield ts
         ts.close()
-        double.stop()
+        if double:
+            double.stop()
         return
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'ts.sqlite'}"
@@ -135,6 +151,30 @@ def test_names_with_spaces_plus_and_unicode(store) -> None:
     assert_same(read_all(store, ref), points)
 
 
+def test_one_point_series(store) -> None:
+    points = make_points(1, seed=11)
+    ref = ref_for(points)
+    store.put(ref, points)
+    assert store.count(ref) == 1
+    assert_same(read_all(store, ref), points)
+    t = int(points.time_us[0])
+    assert_same(read_all(store, ref, start_us=t, end_us=t), points)
+
+
+@pytest.mark.parametrize("t0", [T1995, T1920, -2_300_000_000_000_000],
+                         ids=["1995", "1920", "1897"])
+def test_old_series_keep_their_times(store, t0: int) -> None:
+    """Plates and photoelectric series before 2001 and before 1970 read back unchanged."""
+    points = make_points(120, seed=12, t0=t0, step_us=3_600_000_000)  # hourly, 5 days
+    ref = ref_for(points, target="delta_Cep")
+    store.put(ref, points)
+    assert_same(read_all(store, ref), points)
+    lo, hi = int(points.time_us[10]), int(points.time_us[29])
+    assert_same(read_all(store, ref, start_us=lo, end_us=hi), points[10:30])
+    store.delete(ref)
+    assert store.count(ref) == 0
+
+
 def test_seed_escaping() -> None:
     assert escape("beta Lyr") == "beta-20Lyr"
     assert escape("johnson.u") == "johnson-2eu"
@@ -142,88 +182,220 @@ def test_seed_escaping() -> None:
     assert escape("∂") == "-e2-88-82"
 
 
-def test_opentsdb_server_failure_mid_put_leaves_nothing() -> None:
-    double = FakeOpenTsdb().start()
+def test_opentsdb_storage_failure_mid_put_leaves_nothing() -> None:
+    double = stock_opentsdb()
     try:
-        store = OpenTsdbTimeSeriesStore(double.url, batch_size=20)
+        store = OpenTsdbTimeSeriesStore(double.url, assign_uids=True)
         points = make_points(100, seed=7)
-        double.refuse_values.add(float(points.exposure[90]) + 1e-3)  # nothing refused yet
         points.exposure[90] = float(points.exposure[90]) + 1e-3
+        double.storage_failures.add(float(points.exposure[90]))  # HBase fails that write
         ref = ref_for(points)
-        with pytest.raises(StoreError, match="refused"):
+        with pytest.raises(StoreError, match="refused 1 of .*RegionTooBusy"):
             store.put(ref, points)
         assert store.count(ref) == 0
-        assert "/api/uid/assign" in double.requests  # new metrics were assigned
+        double.settle()
+        assert store.count(ref) == 0
+        assert ("POST", "/api/uid/assign") in double.requests  # names were assigned
     finally:
         double.stop()
 
 
-def test_opentsdb_keeps_milliseconds_and_refuses_what_it_cannot_store() -> None:
-    double = FakeOpenTsdb(auto_create_metrics=True).start()
+def test_opentsdb_puts_fit_the_stock_body_limit_and_wait_for_storage() -> None:
+    """50+ point series on stock settings: bodies <= 8,192 bytes, sync puts."""
+    double = stock_opentsdb()
+    sizes: list[int] = []
+    try:
+        store = OpenTsdbTimeSeriesStore(double.url, batch_size=200, assign_uids=True)
+        send = store._send
+
+        def spy(method, path, body=None, params=None):  # noqa: ANN001, ANN202
+            if path.startswith("/api/put"):
+                assert "sync" in path and "details" in path
+                sizes.append(len(body))
+            return send(method, path, body, params)
+
+        store._send = spy
+        points = make_points(300, seed=13)
+        ref = ref_for(points, target="BD+30 3639 long name of a star")
+        store.put(ref, points)
+        assert_same(read_all(store, ref), points)  # stored before put returned
+        assert max(sizes) <= 8192 and len(sizes) > 1
+        too_big = OpenTsdbTimeSeriesStore(double.url, batch_size=1000, max_body=60_000,
+                                          assign_uids=True)
+        with pytest.raises(StoreError, match="Chunked request not supported.*max_body"):
+            too_big.put(ref_for(points), points)
+    finally:
+        double.stop()
+
+
+def test_opentsdb_replace_waits_for_the_asynchronous_delete() -> None:
+    double = stock_opentsdb(delete_delay=0.4)
+    try:
+        store = OpenTsdbTimeSeriesStore(double.url, assign_uids=True)
+        old = make_points(200, seed=14)
+        ref = ref_for(old)
+        store.put(ref, old)
+        new = make_points(150, seed=15)
+        ref_new = SeriesRef(**{**ref.__dict__, "end_us": int(new.time_us[-1])})
+        store.put(ref_new, new)  # the old hour rows go 0.4 s after OpenTSDB answers
+        double.settle()  # every delete has run: none may take the new points with it
+        assert_same(read_all(store, ref_new), new)
+        assert [m for m, p in double.requests if m == "DELETE"]  # the documented verb
+        fresh = ref_for(make_points(10, seed=16))
+        before = len(double.requests)
+        store.put(fresh, make_points(10, seed=16))
+        assert not [m for m, _ in double.requests[before:] if m == "DELETE"]  # no needless
+    finally:
+        double.stop()
+
+
+def test_opentsdb_names_the_settings_it_needs() -> None:
+    double = FakeOpenTsdb().start()  # stock: no auto-created metrics, no deletes
+    try:
+        points = make_points(60, seed=17)
+        ref = ref_for(points)
+        plain = OpenTsdbTimeSeriesStore(double.url)
+        with pytest.raises(StoreError, match="auto_create_metrics.*assign_uids"):
+            plain.put(ref, points)
+        assert ("POST", "/api/uid/assign") not in double.requests  # nothing assigned silently
+        store = OpenTsdbTimeSeriesStore(double.url, assign_uids=True)
+        store.put(ref, points)  # a new series needs no delete
+        assert_same(read_all(store, ref), points)
+        with pytest.raises(StoreError, match="allow_delete"):
+            store.delete(ref)
+    finally:
+        double.stop()
+
+
+def test_opentsdb_assigns_tag_values_reported_as_unknown_metrics() -> None:
+    double = stock_opentsdb(auto_create_tagvs=False)
+    try:
+        store = OpenTsdbTimeSeriesStore(double.url, assign_uids=True)
+        points = make_points(60, seed=19)
+        ref = ref_for(points)
+        store.put(ref, points)
+        assert_same(read_all(store, ref), points)
+        assert ref.observation_uuid.replace("-", "") in double.uids["tagv"]
+    finally:
+        double.stop()
+
+
+def test_opentsdb_tags_leave_headroom() -> None:
+    double = stock_opentsdb(max_tags=7)  # a server whose operator keeps one tag spare
+    try:
+        store = OpenTsdbTimeSeriesStore(double.url, assign_uids=True)
+        points = make_points(20, seed=18)
+        ref = ref_for(points)
+        store.put(ref, points)
+        assert store.count(ref) == 20
+        assert max(len(tags) for _, tags in double.rows) <= 6
+    finally:
+        double.stop()
+
+
+def test_opentsdb_keeps_milliseconds() -> None:
+    double = stock_opentsdb(auto_create_metrics=True)
     try:
         store = OpenTsdbTimeSeriesStore(double.url)
         same_ms = make_points(3, step_us=200)
         with pytest.raises(StoreError, match="millisecond"):
             store.put(ref_for(same_ms), same_ms)
-        old = make_points(3, t0=-1_000_000_000)
-        with pytest.raises(StoreError, match="1970"):
-            store.put(ref_for(old), old)
         sub_ms = make_points(3, step_us=1_500)
         ref = ref_for(sub_ms)
-        store.put(ref, sub_ms)
-        assert list(read_all(store, ref).time_us) == [t // 1000 * 1000 for t in sub_ms.time_us]
+        with pytest.raises(StoreError, match="sub-millisecond digits"):  # not truncated
+            store.put(ref, sub_ms)
+        assert store.count(ref) == 0 and not double.rows
+        whole_ms = make_points(3, step_us=2_000)
+        store.put(whole_ref := ref_for(whole_ms), whole_ms)
+        assert_same(read_all(store, whole_ref), whole_ms)
+        assert (store.time_resolution_us, SqlTimeSeriesStore.time_resolution_us) == (1000, 1)
     finally:
         double.stop()
 
 
-def test_opentsdb_23_float32_loses_precision_as_documented() -> None:
-    double = FakeOpenTsdb(float32=True, auto_create_metrics=True).start()
-    try:
-        store = OpenTsdbTimeSeriesStore(double.url)
-        points = make_points(20, seed=8)
-        points.magnitude[0] = 15.2
-        ref = ref_for(points)
-        store.put(ref, points)
-        got = read_all(store, ref)
-        assert got.magnitude[0] == float(np.float32(15.2)) != 15.2
-        assert np.allclose(got.magnitude, points.magnitude, rtol=1e-6)
-    finally:
-        double.stop()
+def test_opentsdb_22_has_no_none_aggregator_and_23_keeps_float32() -> None:
+    for version in ("2.2", "2.3"):
+        double = stock_opentsdb(version=version, auto_create_metrics=True)
+        try:
+            store = OpenTsdbTimeSeriesStore(double.url)
+            points = make_points(20, seed=8)
+            points.magnitude[0] = 15.2
+            ref = ref_for(points)
+            if version == "2.2":
+                with pytest.raises(StoreError, match="2.3 or later"):
+                    store.put(ref, points)
+                continue
+            store.put(ref, points)
+            got = read_all(store, ref)
+            assert got.magnitude[0] == float(np.float32(15.2)) != 15.2
+            assert np.allclose(got.magnitude, points.magnitude, rtol=1e-6)
+        finally:
+            double.stop()
 
 
-def test_double_refuses_nan_chunked_and_unknown_metrics() -> None:
+def test_double_models_stock_opentsdb() -> None:
     import requests
 
     double = FakeOpenTsdb().start()
     try:
+        url = double.url
         point = {"metric": "m.x", "timestamp": 1518897600, "value": 1.0, "tags": {"a": "b"}}
-        r = requests.post(f"{double.url}/api/put?details", json=point, timeout=5)
+        r = requests.post(f"{url}/api/put?details", json=point, timeout=5)
         assert r.status_code == 400 and "Unknown metric" in r.json()["errors"][0]["error"]
-        requests.post(f"{double.url}/api/uid/assign", json={"metric": ["m.x"]}, timeout=5)
-        assert requests.post(f"{double.url}/api/put", json=point, timeout=5).status_code == 204
-        bad = requests.post(f"{double.url}/api/put", data=b'{"metric":"m.x","value":NaN}',
-                            timeout=5)
+        requests.post(f"{url}/api/uid/assign", json={"metric": ["m.x", "m.y"]}, timeout=5)
+        unknown_tagv = FakeOpenTsdb(auto_create_tagvs=False)  # 2.4 says "Unknown metric" too
+        unknown_tagv.uids["metric"].add("m.x")
+        with pytest.raises(ValueError, match="Unknown metric"):
+            unknown_tagv._check_point(point)
+        # without sync: answered when queued, stored a second later, failures only logged
+        double.storage_failures.add(2.5)
+        bad = {**point, "value": 2.5, "timestamp": 1518897601}
+        assert requests.post(f"{url}/api/put", json=[point, bad], timeout=5).status_code == 204
+        query = {"start": 1518897500, "end": 1518897700, "msResolution": True,
+                 "queries": [{"aggregator": "none", "metric": "m.x"}]}
+        assert requests.post(f"{url}/api/query", json=query, timeout=5).json() == []
+        double.settle()
+        got = requests.post(f"{url}/api/query", json=query, timeout=5).json()
+        assert got[0]["dps"] == {"1518897600000": 1.0} and "RegionTooBusy" in double.log[0]
+        # query bounds: end > start; 10 digits or fewer are seconds
+        one = {**query, "start": 1518897600, "end": 1518897600}
+        r = requests.post(f"{url}/api/query", json=one, timeout=5)
+        assert r.status_code == 400 and "greater than the start" in r.text
+        as_ms = {**query, "start": 1518897599000, "end": 1518897601000}
+        assert requests.post(f"{url}/api/query", json=as_ms, timeout=5).json() == got
+        # put timestamps: milliseconds only above 2^32-1 (a 1970 ms time is read as seconds)
+        early = {**point, "metric": "m.y", "timestamp": 4_000_000_000}
+        requests.post(f"{url}/api/put?sync", json=early, timeout=5)
+        r = requests.post(f"{url}/api/query", json={**query, "start": 3_999_999_999,
+                          "end": 4_000_000_001, "queries": [{"aggregator": "none",
+                                                              "metric": "m.y"}]}, timeout=5)
+        assert r.json()[0]["dps"] == {"4000000000000": 1.0}  # seconds, year 2096
+        # bodies over 8,192 bytes are chunked for Netty 3: refused on stock settings
+        many = [{**point, "timestamp": 1518897600 + i} for i in range(200)]
+        r = requests.post(f"{url}/api/put?details", json=many, timeout=5)
+        assert r.status_code == 400 and r.json()["error"]["message"] == \
+            "Chunked request not supported."
+        r = requests.post(f"{url}/api/put", data=iter([b"[]"]), timeout=5)
+        assert r.status_code == 400
+        bad = requests.post(f"{url}/api/put", data=b'{"metric":"m.x","value":NaN}', timeout=5)
         assert bad.status_code == 400
-        chunked = requests.post(f"{double.url}/api/put", data=iter([b"[]"]), timeout=5)
-        assert chunked.status_code == 400
-        r = requests.post(f"{double.url}/api/query", json={
+        r = requests.post(f"{url}/api/query", json={
             "start": 0, "queries": [{"aggregator": "none", "metric": "nope"}]}, timeout=5)
         assert r.status_code == 400 and "No such name" in r.text
+        r = requests.delete(f"{url}/api/query", params={"start": "1518897500",
+                            "m": "none:m.x"}, timeout=5)
+        assert r.status_code == 400 and "allow_delete" in r.text
+        nine = {**point, "tags": {f"t{i}": "v" for i in range(9)}}
+        r = requests.post(f"{url}/api/put?details", json=nine, timeout=5)
+        assert "Too many tags" in r.json()["errors"][0]["error"]
     finally:
         double.stop()
-
-
-@pytest.mark.skipif(not os.environ.get("OPENTSDB_URL"),
-                    reason="set OPENTSDB_URL to check against a real OpenTSDB")
-def test_real_opentsdb_round_trip() -> None:
-    store = OpenTsdbTimeSeriesStore(os.environ["OPENTSDB_URL"])
-    points = make_points(100, seed=9)
-    ref = ref_for(points)
+    chunking = FakeOpenTsdb(enable_chunked=True).start()  # max_chunk stays 4,096
     try:
-        store.put(ref, points)
-        assert_same(read_all(store, ref), points)
+        r = requests.post(f"{chunking.url}/api/put?details", json=many, timeout=5)
+        assert r.status_code == 400 and "4096" in r.text
     finally:
-        store.delete(ref)
+        chunking.stop()
 
 
 def test_sql_store_is_the_sql_backend(tmp_path: Path) -> None:

@@ -222,6 +222,20 @@ def test_fits_bintable() -> None:
         assert "QUERY_STATUS=OK" in str(tab.header["COMMENT"])
 
 
+def test_fits_keeps_long_infos_whole() -> None:
+    did = "ivo://a.rather.long.authority.example.org/skvo?" + "0f3c2a5e-7d1b-4c9a-9e2f-1234567890ab"
+    status = "the query hit MAXREC; " + "more rows exist, " * 8
+    data = render("fits", infos=[Info("publisher_did", did),
+                                 Info("QUERY_STATUS", "OVERFLOW", status)])
+    with fits.open(io.BytesIO(data)) as hdul:
+        hdul.verify("exception")
+        header = hdul[1].header
+        assert len(did) > 68 and header["DS_IDPUB"] == did  # a long-string CONTINUE keyword
+        assert "CONTINUE" in header.tostring()
+        comment = "".join(c.strip() for c in header["COMMENT"])
+        assert comment.replace(" ", "") == f"QUERY_STATUS=OVERFLOW: {status}".replace(" ", "")
+
+
 def test_fits_many_chunks_with_heap() -> None:
     fields = [Field("i", "int"), Field("v", "float", "*"), Field("s", "char", "*")]
     chunks = ([(k * 10 + j, [float(j)] * j, "x" * (k + j)) for j in range(10)] for k in range(30))

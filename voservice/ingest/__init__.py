@@ -21,14 +21,19 @@ from typing import TextIO
 import sqlalchemy as sa
 
 from voservice.config import Settings
-from voservice.ingest.csvfiles import read_data, read_meta
+from voservice.ingest import safefs
+from voservice.ingest.csvfiles import MICROSECONDS, TimeResolution, read_data, read_meta
 from voservice.ingest.load import (
+    CommitUnknown,
     Existing,
     IngestLocked,
     Loader,
+    LockLost,
     Prepared,
     UndoError,
+    database_message,
     ingest_lock,
+    is_disconnect,
 )
 from voservice.ingest.problems import Problem, Problems
 from voservice.ingest.stores import Stores, open_stores
@@ -37,6 +42,8 @@ from voservice.ingest.tree import SeriesFiles, SeriesKey, walk
 __all__ = ["IngestReport", "Stores", "ingest", "open_stores", "prepare", "run_ingest"]
 
 _MAGIC = {"image/png": (b"\x89PNG\r\n\x1a\n",), "image/jpeg": (b"\xff\xd8\xff",)}
+#: series named one by one when a run stops early (the rest are counted)
+_LIST_AT_MOST = 20
 
 
 @dataclass
@@ -52,6 +59,9 @@ class IngestReport:
     failed: list[SeriesKey] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    not_attempted: list[SeriesKey] = field(default_factory=list)  # after the database went
+    lost: str | None = None  # what happened to the database connection
+    stopped: bool = False  # the run stopped early because of it
     points: int = 0
     frames: int = 0
     seconds: float = 0.0
@@ -61,7 +71,7 @@ class IngestReport:
     @property
     def ok(self) -> bool:
         """True when every series loaded or was already there."""
-        return not (self.failed or self.changed or self.problems)
+        return not (self.failed or self.changed or self.problems or self.lost)
 
     def lines(self) -> list[str]:
         """Notices, problems and the changed series, one per line."""
@@ -72,6 +82,32 @@ class IngestReport:
             "run `skvo ingest --replace` to delete the old series and load the new files"
             for key in self.changed
         ]
+        return out + self.stop_lines()
+
+    def stop_lines(self) -> list[str]:
+        """When the database went away: what happened, what was loaded, what to do."""
+        if self.lost is None:
+            return []
+        if not self.stopped:  # only the lock's connection went: every series was attempted
+            return [f"skvo ingest: {self.lost}",
+                    "  the series loaded are complete; run `skvo ingest` again to check "
+                    "(it skips them)"]
+
+        def listed(what: str, keys: list[SeriesKey]) -> list[str]:
+            lines = [f"  {what}: {key}" for key in keys[:_LIST_AT_MOST]]
+            if len(keys) > _LIST_AT_MOST:
+                lines.append(f"  ... and {len(keys) - _LIST_AT_MOST} more series {what}")
+            return lines
+
+        done = self.loaded + self.replaced
+        out = [f"skvo ingest: stopped: {self.lost}",
+               f"  {len(done)} series were loaded before that and are complete"]
+        out += listed("loaded", done)
+        out += listed("failed", self.failed)
+        if self.not_attempted:
+            out.append(f"  {len(self.not_attempted)} series were not attempted")
+        out.append("  run `skvo ingest` again when the database is back: the series loaded "
+                   "are skipped and the rest are loaded")
         return out
 
     def summary(self) -> str:
@@ -96,8 +132,11 @@ def _check_frames(files: SeriesFiles, n_points: int | None, probs: list[Problem]
             probs.append(Problem(frame.rel, 0, "-",
                                  f"frame {frame.index} has no data row "
                                  f"(the data table has {n_points} rows, 0-based index)"))
-        with frame.path.open("rb") as fh:
-            head = fh.read(8)
+        try:
+            head = safefs.read_head(frame.path, frame.root, 8)
+        except safefs.UnsafePath as exc:
+            probs.append(Problem(frame.rel, 0, "-", str(exc)))
+            continue
         if not head:
             probs.append(Problem(frame.rel, 0, "-", "image file is empty"))
         elif not head.startswith(_MAGIC[frame.content_type]):
@@ -105,26 +144,42 @@ def _check_frames(files: SeriesFiles, n_points: int | None, probs: list[Problem]
             probs.append(Problem(frame.rel, 0, "-", f"not a {kind} file"))
 
 
-def prepare(files: SeriesFiles, base: Path, notices: list[str] | None = None
+def _read(path: Path, root: Path, probs: Problems) -> bytes | None:
+    """A CSV file's bytes, read only from inside the tree; None (and a problem) if refused."""
+    try:
+        return safefs.read_bytes(path, root)
+    except safefs.UnsafePath as exc:
+        probs.add(0, "-", str(exc))
+        return None
+
+
+def prepare(files: SeriesFiles, base: Path, notices: list[str] | None = None,
+            resolution: TimeResolution = MICROSECONDS
             ) -> tuple[Prepared | None, list[Problem]]:
     """Read and validate every file of one series; all problems are returned.
 
     What the files have that is tolerated (unknown columns) is added to
-    ``notices``.
+    ``notices``.  Point times are checked against the time-series store's
+    ``resolution``.
     """
     problems = list(files.problems)
+    root = files.root if files.root is not None else safefs.real_base(base)
     meta = data = None
     if files.meta is not None:
         rel = files.meta.relative_to(base).as_posix()
         probs = Problems(rel)
-        meta = read_meta(files.meta, rel, files.key.bandpass, files.key.night, probs)
+        raw = _read(files.meta, root, probs)
+        if raw is not None:
+            meta = read_meta(raw, rel, files.key.bandpass, files.key.night, probs)
         problems += probs.items
         if notices is not None:
             notices += probs.notices
     if files.data is not None:
         rel = files.data.relative_to(base).as_posix()
         probs = Problems(rel)
-        data = read_data(files.data, rel, files.night_date, probs)
+        raw = _read(files.data, root, probs)
+        if raw is not None:
+            data = read_data(raw, rel, files.night_date, probs, resolution)
         problems += probs.items
         if notices is not None:
             notices += probs.notices
@@ -134,12 +189,20 @@ def prepare(files: SeriesFiles, base: Path, notices: list[str] | None = None
     return Prepared(files.key, meta, data, files.frames), []
 
 
+def store_resolution(timeseries: object) -> TimeResolution:
+    """The time resolution a time-series store declares (``time_resolution_us``, ``label``)."""
+    return TimeResolution(int(getattr(timeseries, "time_resolution_us", 1)),
+                          str(getattr(timeseries, "label", TimeResolution.store)))
+
+
 def _find(loader: Loader | None, prepared: Prepared) -> Existing | None:
     if loader is None:
         return None
     try:
         return loader.find(prepared.key, prepared.meta.hash)
-    except sa.exc.OperationalError:  # dry run on a database without the tables
+    except sa.exc.OperationalError as exc:  # dry run on a database without the tables
+        if is_disconnect(exc):
+            raise
         return None
     except sa.exc.ProgrammingError:
         return None
@@ -152,13 +215,16 @@ def ingest(
     replace: bool = False,
     progress: bool = True,
     stream: TextIO | None = None,
+    resolution: TimeResolution | None = None,
 ) -> IngestReport:
     """Validate the tree at ``path`` and load its good series.
 
     ``stores`` may be None for a dry run (then nothing is compared with the
     database).  ``replace`` deletes a loaded series whose files changed and
     loads the new files.  A progress bar goes to ``stream`` when it is a
-    terminal and ``progress`` is true.
+    terminal and ``progress`` is true.  Point times are validated against
+    ``resolution``, by default the one ``stores.timeseries`` declares
+    (without stores: microseconds).
     """
     from tqdm import tqdm
 
@@ -170,23 +236,31 @@ def ingest(
     report.notices += tree.notices
     report.parse_seconds += time.perf_counter() - started
     loader = Loader(stores.engine, stores.timeseries, stores.media) if stores else None
+    if resolution is None:
+        resolution = store_resolution(stores.timeseries) if stores else MICROSECONDS
     stream = stream if stream is not None else sys.stderr
     show = progress and hasattr(stream, "isatty") and stream.isatty()
     bar = tqdm(tree.series, file=stream, disable=not show, unit="series", desc="ingest")
-    with contextlib.ExitStack() as stack:
-        if stores is not None and not dry_run:
-            stack.enter_context(ingest_lock(stores.engine))
-        _run(bar, base, loader, report, dry_run, replace)
-    bar.close()
+    try:
+        with contextlib.ExitStack() as stack:
+            if stores is not None and not dry_run:
+                stack.enter_context(ingest_lock(stores.engine))
+            _run(tree.series, bar, base, loader, report, dry_run, replace, resolution)
+    except LockLost as exc:  # the series loaded are whole; say so
+        if report.lost is None:
+            report.lost = str(exc)
+    finally:
+        bar.close()
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _run(bar: Iterable[SeriesFiles], base: Path, loader: Loader | None, report: IngestReport,
-         dry_run: bool, replace: bool) -> None:
-    for files in bar:
+def _run(series: list[SeriesFiles], bar: Iterable[SeriesFiles], base: Path,
+         loader: Loader | None, report: IngestReport, dry_run: bool, replace: bool,
+         resolution: TimeResolution) -> None:
+    for n, files in enumerate(bar):
         t0 = time.perf_counter()
-        prepared, problems = prepare(files, base, report.notices)
+        prepared, problems = prepare(files, base, report.notices, resolution)
         report.parse_seconds += time.perf_counter() - t0
         if prepared is None:
             report.failed.append(files.key)
@@ -195,8 +269,23 @@ def _run(bar: Iterable[SeriesFiles], base: Path, loader: Loader | None, report: 
         t1 = time.perf_counter()
         try:
             _load_one(loader, prepared, files, report, dry_run, replace)
+        except CommitUnknown as exc:
+            report.failed.append(files.key)
+            report.lost = (f"the database connection was lost while committing {files.key} "
+                           f"({database_message(exc)}); the database may or may not have kept "
+                           "it (a rerun skips it if it did)")
+        except Exception as exc:
+            if not is_disconnect(exc):
+                raise
+            report.failed.append(files.key)
+            report.lost = (f"the database connection was lost while loading {files.key} "
+                           f"({database_message(exc)}); nothing of {files.key} was kept")
         finally:
             report.store_seconds += time.perf_counter() - t1
+        if report.lost is not None:
+            report.stopped = True
+            report.not_attempted = [f.key for f in series[n + 1:]]
+            return
 
 
 def _load_one(loader: Loader | None, prepared: Prepared, files: SeriesFiles,
@@ -232,8 +321,15 @@ def _load_one(loader: Loader | None, prepared: Prepared, files: SeriesFiles,
         report.failed.append(key)
         report.problems.append(Problem(files.dir_rel, 0, "-",
                                        f"loading failed and cleaning up failed too: {exc}"))
+        if is_disconnect(exc.__context__):
+            report.failed.pop()
+            raise exc.__context__ from None  # type: ignore[misc]
         return
+    except CommitUnknown:
+        raise
     except Exception as exc:  # a store refused: nothing of the series was kept
+        if is_disconnect(exc):
+            raise
         report.failed.append(key)
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         report.problems.append(Problem(files.dir_rel, 0, "-",
@@ -253,14 +349,26 @@ def run_ingest(
 ) -> int:
     """``skvo ingest``: load ``path`` (default ``[general] base_path``); the exit code."""
     base = Path(path) if path is not None else Path(settings.get("general", "base_path"))
-    stores = open_stores(settings, create=not dry_run)
+    try:
+        stores = open_stores(settings, create=not dry_run)
+    except sa.exc.DBAPIError as exc:
+        print(f"skvo ingest: cannot use the metadata database ({database_message(exc)}); "
+              "nothing was loaded", file=stream)
+        return 1
     try:
         report = ingest(stores, base, dry_run=dry_run, replace=replace, stream=stream)
     except IngestLocked as exc:
         print(f"skvo ingest: {exc}", file=stream)
         return 1
+    except sa.exc.DBAPIError as exc:  # before the first series (the uploader lock)
+        what = "the connection to" if is_disconnect(exc) else "an error of"
+        print(f"skvo ingest: stopped by {what} the metadata database "
+              f"({database_message(exc)}); the series loaded before are complete, run "
+              "`skvo ingest` again when the database is back", file=stream)
+        return 1
     finally:
-        stores.close()
+        with contextlib.suppress(Exception):  # a database that went away cannot be closed
+            stores.close()
     for line in report.lines():
         print(line, file=stream)
     print(report.summary(), file=stream)

@@ -23,6 +23,7 @@ import numpy as np
 
 from voservice import tables
 from voservice.ingest.problems import Problems
+from voservice.stores.timeseries.base import off_resolution, resolution_unit, same_instant
 
 SPECTRAL_BAND_TYPES = (
     "radio", "millimeter", "infrared", "optical", "ultraviolet", "xray", "gammaray",
@@ -229,10 +230,14 @@ def _column_lengths() -> dict[str, int]:
 _LIMITS = _column_lengths()
 
 
-def read_meta(path: Path, rel: str, bandpass_folder: str, night: str,
+def read_meta(path: Path | bytes, rel: str, bandpass_folder: str, night: str,
               probs: Problems) -> Meta | None:
-    """Read and validate a meta CSV (one header line and one data line)."""
-    raw = path.read_bytes()
+    """Read and validate a meta CSV (one header line and one data line).
+
+    ``path`` may be the file's bytes, read by the caller (the uploader reads
+    them through :mod:`voservice.ingest.safefs`).
+    """
+    raw = path if isinstance(path, bytes) else path.read_bytes()
     before = len(probs)
     table = _read_table(raw, probs)
     if table is None:
@@ -416,9 +421,45 @@ def _timestamps(col: list[str], lines: np.ndarray, probs: Problems) -> np.ndarra
     return stamps
 
 
-def read_data(path: Path, rel: str, night: dt.date, probs: Problems) -> Data | None:
-    """Read and validate a data CSV; the points come back sorted by time."""
-    raw = path.read_bytes()
+@dataclass(frozen=True)
+class TimeResolution:
+    """The finest time step the time-series store keeps, and how messages name the store."""
+
+    step_us: int = 1
+    store: str = "the time-series store"
+
+
+#: every microsecond kept (the upload format's finest times): nothing to check
+MICROSECONDS = TimeResolution()
+
+
+def _check_resolution(time_us: np.ndarray, stamps: np.ndarray, lines: np.ndarray,
+                      resolution: TimeResolution, probs: Problems) -> None:
+    """Report times finer than the store keeps, and points sharing one storage instant."""
+    step = resolution.step_us
+    if step <= 1:
+        return
+    unit = resolution_unit(step)
+    probs.add_rows("ts.timestamp", [
+        (int(lines[i]), f"{stamps[i]} has sub-{unit} digits; {resolution.store} keeps {unit}s")
+        for i in off_resolution(time_us, step)
+    ])
+    probs.add_rows("ts.timestamp", sorted(
+        (int(lines[later]), f"{stamps[later]} falls into the same {unit} as line "
+         f"{lines[first]} ({stamps[first]}); {resolution.store} keeps one point per {unit}")
+        for first, later in same_instant(time_us, step)
+    ))
+
+
+def read_data(path: Path | bytes, rel: str, night: dt.date, probs: Problems,
+              resolution: TimeResolution = MICROSECONDS) -> Data | None:
+    """Read and validate a data CSV; the points come back sorted by time.
+
+    ``path`` may be the file's bytes, read by the caller.  Times with digits
+    below ``resolution`` and distinct times the store would keep as one
+    instant are problems (the store would truncate or refuse them).
+    """
+    raw = path if isinstance(path, bytes) else path.read_bytes()
     before = len(probs)
     table = _read_table(raw, probs)
     if table is None:
@@ -463,6 +504,7 @@ def read_data(path: Path, rel: str, night: dt.date, probs: Problems) -> Data | N
              f"duplicate timestamp {stamps[order[i + 1]]} (also on line {lines[order[i]]})")
             for i in dup
         ])
+        _check_resolution(time_us, stamps, lines, resolution, probs)
     if len(probs) > before:
         return None
     if not np.all(order[1:] > order[:-1]):

@@ -43,6 +43,13 @@ _CODES = {
     "unicodeChar": "A",
 }
 _SPOOL_RAM = 32 << 20
+#: INFOs written as a string keyword, not a COMMENT (DS_IDPUB: the IVOA Spectrum DM FITS
+#: keyword of Curation.PublisherDID)
+_INFO_KEYWORDS = {"publisher_did": "DS_IDPUB"}
+#: characters of a string value on one card (between the quotes)
+_STRING_ROOM = 68
+#: characters of commentary text on one COMMENT card (``COMMENT  text``, columns 10-80)
+_COMMENT_ROOM = 71
 
 
 def _card(key: str, value: object = None, comment: str | None = None) -> str:
@@ -60,6 +67,49 @@ def _card(key: str, value: object = None, comment: str | None = None) -> str:
     if comment:
         text += " / " + comment
     return text.encode("ascii", "replace").decode()[:80].ljust(80)
+
+
+def _string_cards(key: str, value: str, comment: str | None = None) -> list[str]:
+    """A string keyword, whole: a long value goes on over CONTINUE cards.
+
+    The FITS long-string convention (FITS 4.0, section 4.2.1.2): each part
+    but the last ends in ``&`` and the next ``CONTINUE  '...'`` card goes on;
+    a doubled quote is never split.  astropy reads the value in one piece.
+    """
+    text = value.encode("ascii", "replace").decode()
+    quoted = len(text.replace("'", "''"))
+    if quoted <= _STRING_ROOM:
+        fits_in = comment and 10 + max(quoted, 8) + 2 + 3 + len(comment) <= 80
+        return [_card(key, text, comment if fits_in else None)]
+    parts, current = [], ""
+    for char in text:
+        escaped = "''" if char == "'" else char
+        if len(current) + len(escaped) > _STRING_ROOM - 1:  # room for the '&'
+            parts.append(current)
+            current = ""
+        current += escaped
+    parts.append(current)
+    lines = [f"{key:<8}= '{parts[0]}&'"] + [f"CONTINUE  '{part}&'" for part in parts[1:-1]]
+    last = f"CONTINUE  '{parts[-1]}'"
+    if comment and len(last) + 3 + len(comment) <= 80:
+        last += " / " + comment
+    return [line.ljust(80) for line in [*lines, last]]
+
+
+def _comment_cards(text: str) -> list[str]:
+    """Commentary text on as many COMMENT cards as it takes (none of it cut)."""
+    text = text.encode("ascii", "replace").decode()
+    return [_card("COMMENT", None, text[i : i + _COMMENT_ROOM])
+            for i in range(0, max(len(text), 1), _COMMENT_ROOM)]
+
+
+def _info_cards(info: Info) -> list[str]:
+    """An INFO as its FITS string keyword when FITS has a name for it, else COMMENT cards."""
+    keyword = _INFO_KEYWORDS.get(info.name)
+    if keyword is not None:
+        return _string_cards(keyword, str(info.value), info.name)
+    text = f"{info.name}={info.value}" + (f": {info.content}" if info.content else "")
+    return _comment_cards(text)
 
 
 def _pad(data: bytes, fill: bytes = b"\0") -> bytes:
@@ -116,7 +166,9 @@ def write_fits(
     """Yield a FITS file (empty primary HDU + BINTABLE) for normalised chunks.
 
     ``trailer`` is a zero-argument callable returning INFOs; it is called after
-    the chunks are consumed and its INFOs become COMMENT cards, like ``infos``.
+    the chunks are consumed and its INFOs become COMMENT cards, like ``infos``
+    (a long one over several).  The ``publisher_did`` INFO is the string
+    keyword ``DS_IDPUB`` instead, whole (long-string CONTINUE cards if needed).
     """
     k = len(specs)
     nrows = 0
@@ -173,10 +225,7 @@ def write_fits(
             _card("GCOUNT", 1),
             _card("TFIELDS", k),
         ]
-        tail = [
-            _card("COMMENT", None, f"{i.name}={i.value}" + (f": {i.content}" if i.content else ""))
-            for i in all_infos
-        ]
+        tail = [card for info in all_infos for card in _info_cards(info)]
         primary = [
             _card("SIMPLE", True),
             _card("BITPIX", 8),

@@ -14,6 +14,39 @@ MJD_UNIX_EPOCH = 40587.0
 US_PER_DAY = 86_400_000_000
 
 
+def resolution_unit(resolution_us: int) -> str:
+    """The time unit of a resolution for messages: ``microsecond``, ``millisecond``, ..."""
+    return {1: "microsecond", 1000: "millisecond", 1_000_000: "second"}.get(
+        resolution_us, f"{resolution_us}-microsecond step")
+
+
+def off_resolution(time_us: np.ndarray, resolution_us: int) -> np.ndarray:
+    """Indexes of the times with digits below ``resolution_us`` (not a multiple of it)."""
+    return np.flatnonzero(np.asarray(time_us, dtype=np.int64) % resolution_us)
+
+
+def same_instant(time_us: np.ndarray, resolution_us: int) -> list[tuple[int, int]]:
+    """(earlier, later) index pairs of distinct times that one storage instant would merge.
+
+    An instant is ``time_us // resolution_us`` (floor, also before 1970); each
+    later point is paired with the first point of its instant.
+    """
+    times = np.asarray(time_us, dtype=np.int64)
+    if resolution_us <= 1 or len(times) < 2:
+        return []
+    order = np.argsort(times, kind="stable")
+    instants = times[order] // resolution_us
+    clash = np.flatnonzero((instants[1:] == instants[:-1])
+                           & (times[order][1:] != times[order][:-1])) + 1
+    pairs = []
+    for k in clash.tolist():
+        first = k
+        while first > 0 and instants[first - 1] == instants[k]:
+            first -= 1
+        pairs.append((int(order[first]), int(order[k])))
+    return pairs
+
+
 class StoreError(Exception):
     """A store could not do what was asked; the message says why."""
 
@@ -88,6 +121,11 @@ class Points:
 
 class TimeSeriesStore(ABC):
     """Where the points of light curves live."""
+
+    #: the finest time step the store keeps, in microseconds (1: every microsecond)
+    time_resolution_us: int = 1
+    #: how messages name the store ("the SQL store keeps microseconds")
+    label: str = "the time-series store"
 
     @abstractmethod
     def put(self, ref: SeriesRef, points: Points) -> None:

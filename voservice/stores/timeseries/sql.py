@@ -92,6 +92,9 @@ def decode(labels: str, blob: bytes) -> Points:
 class SqlTimeSeriesStore(TimeSeriesStore):
     """Points in a table of the metadata database."""
 
+    time_resolution_us = 1
+    label = "the SQL store"
+
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
@@ -152,23 +155,31 @@ class SqlTimeSeriesStore(TimeSeriesStore):
         pending: list[Points] = []
         held = 0
         with self.engine.connect() as conn:
-            for labels, blob in conn.execute(query):
-                part = decode(labels, blob)
-                if start_us is not None or end_us is not None:
-                    t = part.time_us
-                    keep = np.ones(len(t), bool)
-                    if start_us is not None:
-                        keep &= t >= int(start_us)
-                    if end_us is not None:
-                        keep &= t <= int(end_us)
-                    part = part[keep]
-                pending.append(part)
-                held += len(part)
-                while held >= chunk_size:
-                    merged = Points.concat(pending)
-                    yield merged[:chunk_size]
-                    rest = merged[chunk_size:]
-                    pending, held = ([rest] if len(rest) else []), len(rest)
+            # MySQL drivers buffer a whole result unless asked to stream it; SQLAlchemy's
+            # read-ahead would grow to 1,000 blobs (400 MB): hold 2 at most
+            result = conn.execution_options(stream_results=True, max_row_buffer=2).execute(query)
+            try:
+                for labels, blob in result:
+                    part = decode(labels, blob)
+                    if start_us is not None or end_us is not None:
+                        t = part.time_us
+                        keep = np.ones(len(t), bool)
+                        if start_us is not None:
+                            keep &= t >= int(start_us)
+                        if end_us is not None:
+                            keep &= t <= int(end_us)
+                        part = part[keep]
+                    pending.append(part)
+                    held += len(part)
+                    while held >= chunk_size:
+                        merged = Points.concat(pending)
+                        yield merged[:chunk_size]
+                        rest = merged[chunk_size:]
+                        pending, held = ([rest] if len(rest) else []), len(rest)
+            except GeneratorExit:
+                if result.cursor is not None and conn.dialect.name != "sqlite":
+                    conn.invalidate()  # the reader left: drop the rest instead of reading it
+                raise
         if held:
             yield Points.concat(pending)
 
