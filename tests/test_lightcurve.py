@@ -73,6 +73,18 @@ def test_light_curve_is_topcat_ready(server: LiveServer) -> None:
     assert np.allclose(np.asarray(table["time"]), points.mjd, rtol=0, atol=1e-9)
 
 
+def test_fits_light_curve_carries_the_whole_did(server: LiveServer) -> None:
+    from astropy.io import fits
+
+    row = series_rows(server, "open")[0]
+    body = requests.get(lc_url(server, row) + "?RESPONSEFORMAT=fits", timeout=30).content
+    with fits.open(io.BytesIO(body)) as hdul:
+        hdul.verify("exception")
+        assert hdul[1].header["DS_IDPUB"] == row["obs_publisher_did"]
+        assert row["obs_publisher_did"].endswith(row["obs_id"]) and len(hdul[1].data) == row[
+            "t_xel"]
+
+
 def test_votlint_accepts_light_curves(server: LiveServer) -> None:
     row = series_rows(server, "open")[0]
     for query in ("", "?RESPONSEFORMAT=votable/td", "?PERIOD=0.5&EPOCH=58100&BIN=0.1"):

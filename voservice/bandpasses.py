@@ -1,14 +1,20 @@
-"""Effective wavelengths and widths of standard photometric filters.
+"""Standard photometric filters: where they are, what they are called, how they are calibrated.
 
 One table, :data:`FILTERS`: canonical uid (``system.band``) -> effective
-wavelength, width (FWHM) in metres and the UCD of magnitudes in the band.
-:func:`lookup` maps the many spellings providers use (``Johnson.U``,
-``Jonson.U``, ``johnson_v``, ``sloan.r``, ``SDSS-g'``, ``stromgren.y`` ...)
-onto it; unknown filters give ``None``.
+wavelength, width (FWHM) in metres, the UCD of magnitudes in the band, the
+filter's identifier in the SVO Filter Profile Service (``Generic/Bessell.V``,
+``SLOAN/SDSS.r``), its magnitude system (Vega or AB) and the flux density of
+magnitude 0 in Jy.  :func:`lookup` maps the many spellings providers use
+(``Johnson.U``, ``Jonson.U``, ``johnson_v``, ``sloan.r``, ``SDSS-g'``,
+``stromgren.y`` ...) onto it; unknown filters give ``None``.
 
 Values: Johnson-Cousins after Bessell (1990, PASP 102, 1181) and Binney &
 Merrifield, SDSS after Fukugita et al. (1996), Strömgren after Crawford &
-Barnes (1970).  Good to a few nm, which is what VO discovery needs.
+Barnes (1970).  Good to a few nm, which is what VO discovery needs.  Vega
+zero points of U B V R I J H K after Bessell, Castelli & Plez (1998, A&A 333,
+231, table A2), used for every Johnson, Cousins and Bessell band of that
+letter; Strömgren zero points are Vega fluxes to a few per cent; SDSS is AB
+(3631 Jy in every band).
 """
 
 from __future__ import annotations
@@ -19,12 +25,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Filter:
-    """A standard filter: effective wavelength and FWHM in metres, magnitude UCD."""
+    """A standard filter: effective wavelength and FWHM in metres, magnitude UCD, calibration."""
 
     uid: str
     wavelength_eff: float
     width: float
     mag_ucd: str
+    fps_id: str
+    mag_system: str
+    zero_point: float
 
     @property
     def wavelength_min(self) -> float:
@@ -38,6 +47,19 @@ class Filter:
 
 
 _NM = 1e-9
+
+#: flux density (Jy) of a Vega magnitude 0 per band letter (Bessell et al. 1998)
+_VEGA_JY = {"U": 1790.0, "B": 4063.0, "V": 3636.0, "R": 3064.0, "I": 2416.0,
+            "J": 1589.0, "H": 1021.0, "K": 640.0}
+#: flux density (Jy) of a Vega magnitude 0 in the Strömgren bands
+_STROMGREN_JY = {"u": 1500.0, "v": 3950.0, "b": 4000.0, "y": 3640.0}
+#: flux density (Jy) of an AB magnitude 0
+_AB_JY = 3631.0
+
+#: photometric system -> (SVO FPS facility/instrument, magnitude system)
+_FPS = {"johnson": ("Generic/Johnson", "Vega"), "cousins": ("Generic/Cousins", "Vega"),
+        "bessel": ("Generic/Bessell", "Vega"), "sdss": ("SLOAN/SDSS", "AB"),
+        "stromgren": ("Generic/Stromgren", "Vega")}
 
 #: canonical uid -> (effective wavelength nm, FWHM nm, UCD)
 _TABLE: dict[str, tuple[float, float, str]] = {
@@ -67,8 +89,22 @@ _TABLE: dict[str, tuple[float, float, str]] = {
     "stromgren.y": (547, 24, "phot.mag;em.opt.V"),
 }
 
+
+def _filter(uid: str, eff: float, width: float, ucd: str) -> Filter:
+    system, band = uid.split(".")
+    fps, mag_system = _FPS[system]
+    if system == "sdss":
+        band_id, zero_point = band, _AB_JY
+    elif system == "stromgren":
+        band_id, zero_point = band, _STROMGREN_JY[band]
+    else:
+        band_id = band.upper()
+        zero_point = _VEGA_JY[band_id]
+    return Filter(uid, eff * _NM, width * _NM, ucd, f"{fps}.{band_id}", mag_system, zero_point)
+
+
 FILTERS: dict[str, Filter] = {
-    uid: Filter(uid, eff * _NM, width * _NM, ucd) for uid, (eff, width, ucd) in _TABLE.items()
+    uid: _filter(uid, eff, width, ucd) for uid, (eff, width, ucd) in _TABLE.items()
 }
 
 #: other spellings of the photometric systems

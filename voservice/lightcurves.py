@@ -2,8 +2,17 @@
 
 Pure of Flask: the protocol module parses the request into
 :class:`Options`, this module turns a series and the time-series store into
-the FIELDs, PARAMs, TIMESYS and column chunks the VOTable writer streams.
-Whatever the store (SQL or OpenTSDB), the document is built the same way.
+the FIELDs, PARAMs, GROUPs, TIMESYS, COOSYS, INFOs and column chunks the
+VOTable writer streams.  Whatever the store (SQL or OpenTSDB), the document
+is built the same way.
+
+The annotations are those of DaCHS's ``//timeseries#phot-0`` mixin, which
+light-curve clients (e.g. skvo_veb) read: a ``photcal`` GROUP with the
+filter's SVO Filter Profile Service id, zero-point flux, magnitude system and
+effective wavelength (from :mod:`voservice.bandpasses`) and a FIELDref to the
+magnitude, whose FIELD points back at the GROUP; ``dataproduct_type`` and
+``dataproduct_subtype`` PARAMs; a COOSYS for the position PARAMs; and the
+INFOs of the IVOA DataOrigin note.
 """
 
 from __future__ import annotations
@@ -17,11 +26,15 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from voservice import catalog, tables
+from voservice import bandpasses, catalog, tables
 from voservice.stores.timeseries.base import MJD_UNIX_EPOCH, US_PER_DAY, Points, SeriesRef
-from voservice.votable import Columns, Field, Param, TimeSys
+from voservice.votable import Columns, CooSys, Field, Group, Info, Param, TimeSys
 
 TIMESYS_ID = "timesys"
+COOSYS_ID = "coosys"
+#: ID of the photcal GROUP of a single-band light curve (the magnitude FIELD's ``ref``)
+PHOTCAL_ID = "photcal"
+MAGNITUDE_ID = "magnitude"
 _REFPOSITIONS = {"topocenter": "TOPOCENTER", "geocenter": "GEOCENTER",
                  "heliocenter": "HELIOCENTER", "barycenter": "BARYCENTER"}
 _EPOCH = dt.datetime(1970, 1, 1)
@@ -197,8 +210,17 @@ def timesys(series: Series) -> TimeSys:
                    timeorigin=2400000.5)
 
 
+def coosys() -> CooSys:
+    """The COOSYS of the position PARAMs (ICRS)."""
+    return CooSys(id=COOSYS_ID, system="ICRS")
+
+
 def fields(series: Series, options: Options, multiband: bool) -> list[Field]:
-    """FIELDs of the light curve, time first (TOPCAT plots it at once)."""
+    """FIELDs of the light curve, time first (TOPCAT plots it at once).
+
+    The magnitude FIELD has ``ID="magnitude"``; in a single-band curve its
+    ``ref`` is the photcal GROUP (a multi-band magnitude has one per band).
+    """
     from voservice.protocols.scs import service_columns
 
     by_name = {f.name: f for f in service_columns("lightcurve")}
@@ -213,6 +235,9 @@ def fields(series: Series, options: Options, multiband: bool) -> list[Field]:
         names.append("n_points")
     out = [replace(by_name[n]) for n in names]
     out[0].ref = TIMESYS_ID
+    out[1].id = MAGNITUDE_ID
+    if not multiband:
+        out[1].ref = PHOTCAL_ID
     if series.mag_ucd and not multiband:
         out[1].ucd = series.mag_ucd
     if options.bin is not None:
@@ -234,10 +259,17 @@ def params(series: Series, options: Options, did: str, multiband: bool) -> list[
         return Param(name=name, datatype=col.datatype, arraysize=arraysize, unit=col.unit,
                      ucd=col.ucd, description=col.description, value=value)
 
+    product = core.column("dataproduct_type")
     out = [
+        replace(param("dataproduct_type", product, "timeseries"), utype=product.utype),
+        Param(name="dataproduct_subtype", datatype="char", arraysize="*", ucd="meta.code.class",
+              utype="obscore:ObsDataset.dataProductSubtype", value="lightcurve",
+              description="Data product subtype: a light curve (magnitudes against time)."),
         param("target_name", target.column("target"), series.target),
-        param("ra", target.column("right_ascension"), series.right_ascension),
-        param("dec", target.column("declination"), series.declination),
+        replace(param("ra", target.column("right_ascension"), series.right_ascension),
+                ref=COOSYS_ID),
+        replace(param("dec", target.column("declination"), series.declination),
+                ref=COOSYS_ID),
         param("instrument", inst.column("instrument"), series.instrument),
         param("facility", fac.column("facility"), series.facility),
         param("source", obs.column("source"), series.source),
@@ -246,8 +278,10 @@ def params(series: Series, options: Options, did: str, multiband: bool) -> list[
         param("access_rights", obs.column("access"), series.access),
     ]
     if not multiband:
-        out[3:3] = [
-            param("filter", band.column("bandpass"), series.bandpass),
+        out[5:5] = [
+            # skvo.bandpass.bandpass says instr.filter, which is no UCD on its own
+            replace(param("filter", band.column("bandpass"), series.bandpass),
+                    ucd="meta.id;instr.filter"),
             param("bandpass_uid", band.column("bandpass_uid"), series.bandpass_uid),
             param("photometric_system", band.column("photometric_system"),
                   series.photometric_system),
@@ -258,6 +292,81 @@ def params(series: Series, options: Options, did: str, multiband: bool) -> list[
                          description="Period the phase is computed with.", value=options.period))
         out.append(Param(name="epoch", datatype="double", unit="d", ucd="time.epoch;phys",
                          description="MJD of phase 0.", value=options.epoch))
+    return out
+
+
+def _photcal(series: Series) -> list[Param]:
+    """The PARAMs of a photcal GROUP (names, UCDs, utypes of DaCHS's phot-0)."""
+    filt = bandpasses.lookup(series.bandpass_uid)
+    out = [Param(name="filterIdentifier", datatype="char", arraysize="*",
+                 ucd="meta.id;instr.filter", utype="photDM:PhotometryFilter.identifier",
+                 value=filt.fps_id if filt else series.bandpass_uid,
+                 description="Filter: its identifier in the SVO Filter Profile Service."
+                 if filt else "Filter (not a known SVO Filter Profile Service filter).")]
+    if filt is not None:
+        out += [
+            Param(name="zeroPointFlux", datatype="double", unit="Jy",
+                  ucd="phot.flux.density;arith.zp", utype="photDM:PhotCal.zeroPoint.flux.value",
+                  value=filt.zero_point, description="Flux density of magnitude 0 in the band."),
+            Param(name="magnitudeSystem", datatype="char", arraysize="*", ucd="meta.code",
+                  utype="photDM:PhotCal.magnitudeSystem.type", value=filt.mag_system,
+                  description="Magnitude system (Vega or AB)."),
+        ]
+    wavelength = filt.wavelength_eff if filt else series.wavelength_eff
+    if wavelength is not None:
+        out.append(Param(name="effectiveWavelength", datatype="double", unit="m",
+                         ucd="em.wl.effective",
+                         utype="photDM:PhotometryFilter.spectralLocation.value",
+                         value=wavelength, description="Effective wavelength of the filter."))
+    return out
+
+
+def groups(series: list[Series], multiband: bool) -> list[Group]:
+    """The photcal GROUPs: one for the magnitude FIELD, or one per band of a multi-band curve.
+
+    A multi-band magnitude column mixes bands: each GROUP is named
+    ``photcal_<bandpass_uid>`` (names are unique in a TABLE), names its band
+    in a ``bandpass_uid`` PARAM (the rows' ``bandpass_uid``) and has no
+    FIELDref, so no reader applies one band's calibration to all rows.
+    """
+    if not multiband:
+        return [Group(name="photcal", id=PHOTCAL_ID, field_refs=[MAGNITUDE_ID],
+                      params=_photcal(series[0]),
+                      description="Photometric calibration of the magnitude.")]
+    band = tables.table("skvo.bandpass").column("bandpass_uid")
+    out = []
+    for i, s in enumerate(series):
+        which = Param(name="bandpass_uid", datatype="char", arraysize="*", ucd=band.ucd,
+                      value=s.bandpass_uid, description="Rows this calibration applies to.")
+        out.append(Group(name=f"photcal_{s.bandpass_uid}", id=f"{PHOTCAL_ID}_{i}",
+                         params=[which, *_photcal(s)],
+                         description=f"Photometric calibration of the magnitudes of the rows "
+                         f"with bandpass_uid {s.bandpass_uid}."))
+    return out
+
+
+def description(series: list[Series], options: Options, multiband: bool) -> str:
+    """The TABLE DESCRIPTION: what was observed, when, with what, and what was done to it."""
+    s = series[0]
+    bands = ", ".join(x.bandpass_uid for x in series) if multiband else s.bandpass_uid
+    text = (f"Light curve (magnitudes against time) of {s.target} in the night {s.night}, "
+            f"{'bands' if multiband and len(series) > 1 else 'band'} {bands}, observed with "
+            f"{s.instrument} at {s.facility} ({s.source}: {s.title}).")
+    if options.folded:
+        text += f" Phases for period {options.period!r} d, epoch MJD {options.epoch!r}."
+    if options.bin is not None:
+        text += f" Binned, {options.bin!r} {'in phase' if options.folded else 'd'} per bin."
+    return text
+
+
+def data_origin(*, publisher: str, ivoid: str, contact: str, citation: str,
+                requested: dt.datetime) -> list[Info]:
+    """The INFOs of the IVOA DataOrigin note (``requested`` in UTC)."""
+    when = requested.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = [Info("publisher", publisher), Info("ivoid", ivoid)]
+    if contact:
+        out.append(Info("contact", contact))
+    out += [Info("citation", citation), Info("request_date", when)]
     return out
 
 

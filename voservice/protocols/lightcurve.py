@@ -13,6 +13,7 @@ data answer 401/403 without one.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import itertools
 import logging
 from collections.abc import Iterator
@@ -78,7 +79,13 @@ def _serve(series: list[Series], multiband: bool) -> Response:
     state: dict[str, bool] = {}
 
     trailer = dali.overflow_trailer(state, options.maxrec, "points")
-    title = f"{first.target} {first.night}" + ("" if multiband else f" {first.bandpass_uid}")
+    settings = svc.settings
+    ivoid = f"ivo://{svc.authority}/skvo"
+    origin = lightcurves.data_origin(
+        publisher=settings.get("vo", "publisher"), ivoid=ivoid,
+        contact=settings.get("vo", "contact"),
+        citation=settings.get("vo", "citation") or f"{settings.get('vo', 'title')}, {ivoid}",
+        requested=dt.datetime.now(dt.UTC))
     source = _points(lightcurves.rows(svc.timeseries, series, options, multiband, state))
     try:
         # read the first points now: a store that fails (or a full pool) answers an
@@ -93,11 +100,13 @@ def _serve(series: list[Series], multiband: bool) -> Response:
         rows,
         format=fmt.name,
         infos=[Info("standardID", "ivo://ivoa.net/std/DALI#results-1.1"),
-               Info("publisher_did", did)],
+               Info("publisher_did", did), *origin],
         params=lightcurves.params(first, options, did, multiband),
         timesys=[lightcurves.timesys(first)],
+        coosys=[lightcurves.coosys()],
+        groups=lightcurves.groups(series, multiband),
         table_name="lightcurve",
-        table_description=f"Light curve of {title} ({first.source})",
+        table_description=lightcurves.description(series, options, multiband),
         trailer=trailer,
         catch=(StoreError,),
         value_errors=True,

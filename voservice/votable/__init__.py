@@ -10,12 +10,13 @@ Pure module (numpy only).  Typical use::
 
 from .columns import Columns
 from .document import error_document
-from .fields import Field, Group, Info, Param, Resource, TimeSys
+from .fields import CooSys, Field, Group, Info, Param, Resource, TimeSys
 from .formats import FORMATS, resolve_format
 from .writer import UnwritableValue, write_table
 
 __all__ = [
     "Columns",
+    "CooSys",
     "Field",
     "FORMATS",
     "Group",

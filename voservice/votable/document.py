@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .fields import Field, FieldSpec, Group, Info, Param, Resource, TimeSys
+from .fields import CooSys, Field, FieldSpec, Group, Info, Param, Resource, TimeSys
 from .timefmt import iso_one
 from .xmlutil import attrs, escape_attr, escape_text
 
@@ -22,6 +22,7 @@ __all__ = [
     "param_xml",
     "info_xml",
     "timesys_xml",
+    "coosys_xml",
     "group_xml",
     "resource_xml",
     "error_document",
@@ -31,8 +32,9 @@ VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
 SUPPORTED_VERSIONS = ("1.3", "1.4", "1.5")
 
 
-def votable_open(version: str, timesys: Sequence[TimeSys] = ()) -> str:
-    """XML declaration, VOTABLE start tag and VOTABLE-level TIMESYS elements."""
+def votable_open(version: str, timesys: Sequence[TimeSys] = (),
+                 coosys: Sequence[CooSys] = ()) -> str:
+    """XML declaration, VOTABLE start tag and VOTABLE-level COOSYS and TIMESYS elements."""
     if version not in SUPPORTED_VERSIONS:
         raise ValueError(
             f"unsupported VOTable version {version!r}; use one of {SUPPORTED_VERSIONS}"
@@ -45,7 +47,8 @@ def votable_open(version: str, timesys: Sequence[TimeSys] = ()) -> str:
         'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
         f'xsi:schemaLocation="{VOTABLE_NS} {VOTABLE_NS}">\n'
     )
-    return head + "".join(timesys_xml(t) for t in timesys)
+    return head + "".join(coosys_xml(c) for c in coosys) + "".join(
+        timesys_xml(t) for t in timesys)
 
 
 def votable_close() -> str:
@@ -159,10 +162,17 @@ def timesys_xml(t: TimeSys) -> str:
     )
 
 
+def coosys_xml(c: CooSys) -> str:
+    """A COOSYS element."""
+    return "<COOSYS" + attrs([("ID", c.id), ("system", c.system), ("epoch", c.epoch),
+                              ("equinox", c.equinox), ("refposition", c.refposition)]) + "/>\n"
+
+
 def group_xml(g: Group) -> str:
-    """A GROUP with its PARAMs, PARAMrefs and nested GROUPs."""
+    """A GROUP with its FIELDrefs, PARAMrefs, PARAMs and nested GROUPs."""
     a = attrs([("ID", g.id), ("name", g.name), ("ucd", g.ucd), ("utype", g.utype)])
     inner = _description(g.description)
+    inner += "".join(f'<FIELDref ref="{escape_attr(r)}"/>\n' for r in g.field_refs)
     inner += "".join(f'<PARAMref ref="{escape_attr(r)}"/>\n' for r in g.param_refs)
     inner += "".join(param_xml(p) for p in g.params)
     inner += "".join(group_xml(x) for x in g.groups)
@@ -202,13 +212,15 @@ def table_open(
     name: str | None,
     description: str | None,
     declare_null: bool,
+    groups: Sequence[Group] = (),
 ) -> str:
-    """``<TABLE>`` start with DESCRIPTION, PARAMs and FIELDs."""
+    """``<TABLE>`` start with DESCRIPTION, PARAMs, FIELDs and GROUPs."""
     return (
         f"<TABLE{attrs([('name', name)])}>\n"
         + (_description(description) + "\n" if description else "")
         + "".join(param_xml(p) for p in params)
         + "".join(field_xml(s, declare_null) for s in specs)
+        + "".join(group_xml(g) for g in groups)
     )
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "Param",
     "Info",
     "TimeSys",
+    "CooSys",
     "Group",
     "Resource",
     "FieldSpec",
@@ -79,12 +80,24 @@ class TimeSys:
 
 
 @dataclass
+class CooSys:
+    """A COOSYS element; FIELDs and PARAMs point at it with ``ref=id``."""
+
+    id: str
+    system: str = "ICRS"
+    epoch: str | None = None
+    equinox: str | None = None
+    refposition: str | None = None
+
+
+@dataclass
 class Group:
-    """A GROUP of PARAMs and PARAMrefs (e.g. DataLink ``inputParams``)."""
+    """A GROUP of PARAMs, PARAMrefs and FIELDrefs (e.g. DataLink ``inputParams``)."""
 
     name: str | None = None
     params: list[Param] = field(default_factory=list)
     param_refs: list[str] = field(default_factory=list)
+    field_refs: list[str] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
     description: str | None = None
     id: str | None = None

@@ -10,7 +10,7 @@ from typing import Any
 from . import document as doc
 from .binary import Base64Stream, encode_binary
 from .columns import normalize_chunk
-from .fields import Field, FieldSpec, Info, Param, Resource, TimeSys
+from .fields import CooSys, Field, FieldSpec, Group, Info, Param, Resource, TimeSys
 from .fits import write_fits
 from .formats import FORMATS, resolve_format
 from .tabledata import td_chunk
@@ -37,6 +37,8 @@ def write_table(
     infos: Sequence[Info] = (),
     params: Sequence[Param] = (),
     timesys: Sequence[TimeSys] = (),
+    coosys: Sequence[CooSys] = (),
+    groups: Sequence[Group] = (),
     resources: Sequence[Resource] = (),
     table_name: str | None = None,
     table_description: str | None = None,
@@ -81,10 +83,11 @@ def write_table(
     ascii_only = version < "1.5"
     if fmt.startswith("votable/"):
         head = (
-            doc.votable_open(version, timesys)
+            doc.votable_open(version, timesys, coosys)
             + doc.results_open(doc.with_status(infos), meta_resources_inside, resource_name)
             + doc.table_open(
-                specs, params, table_name, table_description, declare_null=fmt == "votable/binary"
+                specs, params, table_name, table_description,
+                declare_null=fmt == "votable/binary", groups=groups,
             )
         )
         tail = "".join(doc.resource_xml(r) for r in resources) + doc.votable_close()
