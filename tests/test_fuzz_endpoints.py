@@ -241,6 +241,8 @@ ENDPOINTS = (
     Endpoint("preview", lambda i: f"/lightcurve/{i.uuids[0]}/{quote(i.bands[0], safe='')}"
              "/preview.png", ("TIME", "MAXREC"), DALI_RESOURCE),
     Endpoint("frame", lambda i: f"/frame/{i.frames[0]}", ("X",), OTHER, ("GET", "HEAD")),
+    Endpoint("resolve", lambda i: "/resolve", ("NAME", "RESPONSEFORMAT"), DALI_RESOURCE,
+             base=(("NAME", "beta Lyr"),)),
     Endpoint("tap_tables", lambda i: "/tap/tables", ("DETAIL",), OTHER),
     Endpoint("tap_async_list", lambda i: "/tap/async", ("PHASE", "AFTER", "LAST"), OTHER,
              ("GET",)),
@@ -267,7 +269,7 @@ ROUTES = {
     "/sia/query", "/sia/capabilities", "/sia/availability", "/datalink",
     "/datalink/capabilities", "/datalink/availability", "/lightcurve/<uuid>",
     "/lightcurve/<uuid>/<path:bandpass_uid>", "/frame/<int:frame_id>",
-    "/static/<path:filename>",
+    "/static/<path:filename>", "/resolve",
 }
 
 

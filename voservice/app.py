@@ -170,7 +170,7 @@ def _resources() -> Any:
 
 def _register_blueprints(app: Flask) -> None:
     """Register one blueprint per protocol."""
-    from voservice.protocols import datalink, lightcurve, portal, scs, sia, ssa, tap
+    from voservice.protocols import datalink, lightcurve, portal, resolve, scs, sia, ssa, tap
 
-    for module in (portal, tap, scs, ssa, sia, datalink, lightcurve):
+    for module in (portal, tap, scs, ssa, sia, datalink, lightcurve, resolve):
         module.register(app)

@@ -28,6 +28,12 @@ def cmd_initdb(args: argparse.Namespace) -> int:
     engine = make_engine(settings.metadata_url)
     initdb(engine)
     _init_stores(settings, engine)
+    from voservice import resolver
+
+    resolver.prepare(engine)
+    added = resolver.backfill_aliases(engine)  # targets loaded before aliases existed
+    if added:
+        print(f"{added} target aliases added")
     print(f"initialised {engine.url.render_as_string(hide_password=True)}")
     return 0
 
@@ -128,6 +134,43 @@ def cmd_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_target(args: argparse.Namespace) -> int:
+    """Show, add or remove the aliases of a target (names name look-ups find it by)."""
+    from voservice import resolver
+    from voservice.access import Principal
+    from voservice.stores.metadata import initdb, make_engine
+
+    engine = make_engine(_settings(args).metadata_url)
+    initdb(engine)
+    operator = Principal(name="operator", admin=True)
+    with engine.connect() as conn:
+        found = resolver.find_by_names(conn, operator, [args.target])
+    if not found:
+        raise UserError(f"no target is named {args.target!r} (try its name in skvo.target)")
+    if len(found) > 1:
+        raise UserError(f"{args.target!r} names {len(found)} targets: "
+                        + ", ".join(f"{m.target} ({m.catalogue} {m.catalogue_value})"
+                                    for m in found))
+    match = found[0]
+    if args.action in ("alias", "unalias") and not args.alias:
+        raise UserError(f"target {args.action} needs the alias")
+    with engine.begin() as conn:
+        if args.action == "alias":
+            if resolver.add_aliases(conn, match.target_id, [(args.alias, "operator")]):
+                print(f"{match.target} now has the alias {args.alias}")
+            else:
+                print(f"{match.target} already has an alias {args.alias} (or one written "
+                      "the same way)")
+        elif args.action == "unalias":
+            if not resolver.remove_alias(conn, match.target_id, args.alias):
+                raise UserError(f"{match.target} has no operator's alias {args.alias!r}")
+            print(f"{match.target} no longer has the alias {args.alias}")
+        for alias, origin in resolver.aliases_of(conn, [match.target_id])[match.target_id]:
+            if args.action == "aliases":
+                print(f"{alias}\t{origin}")
+    return 0
+
+
 def _ask_password(name: str) -> str:
     """Read a new password twice from the terminal (one line of stdin otherwise)."""
     if not sys.stdin.isatty():
@@ -179,6 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password", help="password for add and passwd (HTTP Basic; passwd "
                    "asks for it when absent)")
     p.add_argument("--admin", action="store_true", help="the user sees all data")
+    p = add("target", cmd_target, "list (aliases), add (alias) or remove (unalias) the "
+            "other names of a target")
+    p.add_argument("action", choices=["aliases", "alias", "unalias"])
+    p.add_argument("target", help="a name of the target (any alias, e.g. bet_Lyr)")
+    p.add_argument("alias", nargs="?", help="the alias to add or remove")
     return parser
 
 

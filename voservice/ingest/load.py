@@ -27,6 +27,7 @@ from voservice import bandpasses, tables
 from voservice.catalog import refresh_public_flags
 from voservice.ingest.csvfiles import Data, Meta
 from voservice.ingest.tree import Frame, SeriesKey
+from voservice.resolver import add_aliases, ingest_aliases
 
 _EPOCH = dt.datetime(1970, 1, 1)
 MJD_UNIX_EPOCH = 40587.0
@@ -329,6 +330,9 @@ class Loader:
         if frame_rows:
             conn.execute(t("frame").insert(), frame_rows)
         refresh_public_flags(conn, "skvo.target", "target_id", ids["target_id"])
+        add_aliases(conn, ids["target_id"], ingest_aliases(  # also keeps the aliases' flags
+            meta.get("target.target"), key.target, meta.get("target.catalogue"),
+            meta.get("target.catalogue_value")))
         refresh_public_flags(conn, "skvo.photometry", "photometry_id", phot_id)
         refresh_public_flags(conn, "skvo.frame", "photometry_id", phot_id)
         return int(phot_id)
@@ -386,6 +390,7 @@ class Loader:
             conn.execute(phot.delete().where(phot.c.observation_id == observation_id))
             conn.execute(obs.delete().where(obs.c.observation_id == observation_id))
             refresh_public_flags(conn, "skvo.target", "target_id", row.target_id)
+            refresh_public_flags(conn, "skvo.target_alias", "target_id", row.target_id)
 
 
 class UndoError(RuntimeError):

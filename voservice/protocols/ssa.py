@@ -24,7 +24,7 @@ from lxml import etree
 from werkzeug.datastructures import MultiDict
 
 from adql import geometry
-from voservice import catalog, tables
+from voservice import catalog, resolver, tables
 from voservice.access import Principal, visible_clause
 from voservice.app import principal, services
 from voservice.protocols import dali, vosi
@@ -84,6 +84,11 @@ class SsaQuery:
     collections: list[str] = field(default_factory=list)
     pubdids: list[str] = field(default_factory=list)
     maxrec: int = 0
+    #: TARGETNAME resolved (voservice.resolver): target ids, and Sesame positions that
+    #: reached no target (cones of ``cone_radius`` degrees); None: compare names only
+    target_ids: list[int] | None = None
+    target_cones: list[tuple[float, float]] = field(default_factory=list)
+    cone_radius: float = 0.0
 
 
 def _number(text: str, name: str) -> float:
@@ -257,7 +262,13 @@ def series_select(who: Principal, q: SsaQuery, dialect: str, authority: str,
         conds.append(sa.or_(*band_conds))
     if q.time_ranges:
         conds.append(_overlaps(p.c.mjd_start, p.c.mjd_end, q.time_ranges))
-    if q.targetnames:
+    if q.targetnames and q.target_ids is not None:
+        named: list[sa.ColumnElement[bool]] = [t.c.target_id.in_(q.target_ids)]
+        named.extend(sa.text(geometry.cone_sql(
+            compile_column(t.c.right_ascension), compile_column(t.c.declination),
+            ra, dec, q.cone_radius, dialect)) for ra, dec in q.target_cones)
+        conds.append(sa.or_(*named))
+    elif q.targetnames:
         conds.append(sa.func.lower(t.c.target).in_([n.lower() for n in q.targetnames]))
     if q.collections:
         conds.append(o.c.source.in_(q.collections))
@@ -348,7 +359,8 @@ INPUT_PARAMS: tuple[tuple[str, str, str | None, str], ...] = (
      "(e.g. V, johnson.v)."),
     ("TIME", "char", None, "Time range t1/t2 (ISO 8601 UTC or MJD) the light curve must overlap."),
     ("FORMAT", "char", None, "all, compliant, native, votable, metadata or a MIME type."),
-    ("TARGETNAME", "char", None, "Name of the target (case-insensitive)."),
+    ("TARGETNAME", "char", None, "Name of the target as astronomers write it (beta Lyr, "
+     "HD 174638, an alias; case-insensitive; resolved by Sesame when configured)."),
     ("COLLECTION", "char", None, "Collection (SKVO source), e.g. upjs."),
     ("PUBDID", "char", None, "Publisher DID of a light curve."),
     ("TOP", "int", None, "Largest number of records."),
@@ -415,6 +427,17 @@ def get_data(p: MultiDict[str, str]) -> Response:
     return redirect(lightcurve_url(svc.base_url, row.observation_uuid, row.bandpass_uid), 303)
 
 
+def _resolve_targetnames(q: SsaQuery) -> None:
+    """TARGETNAME through the archive's aliases (and Sesame when configured)."""
+    from voservice.protocols import resolve
+
+    svc = services()
+    cfg = resolve.config(svc)
+    q.target_ids, q.target_cones = resolver.resolve_many(
+        svc.engine, principal(), q.targetnames, cfg, resolve.cache_engine(svc))
+    q.cone_radius = cfg.cone_radius
+
+
 @bp.route("/ssa", methods=["GET", "POST"])
 def ssa() -> Response:
     """SSA queryData and getData."""
@@ -438,6 +461,8 @@ def ssa() -> Response:
         return ssa_error(f"UsageFault: {exc}")
     if q.metadata:
         return metadata_response(fmt_name, mime)
+    if q.targetnames:
+        _resolve_targetnames(q)
     fields = service_columns("ssa")
     infos = [_protocol_info(), Info("standardID", SSA_STANDARD_ID)]
     trailer: Callable[[], list[Info]] | None = None
