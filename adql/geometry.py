@@ -157,17 +157,36 @@ def box_vertices(ra: float, dec: float, w: float, h: float) -> list[tuple[float,
     are at (±w/2, ±h/2) in a frame centred on (ra, dec), rotated into place."""
     if not (0 < w < 180 and 0 < h < 180):
         raise ValueError("BOX width and height must be in (0, 180) degrees")
+    return [_centred_on(ra, dec, _vec(sx * w / 2, sy * h / 2))
+            for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+
+
+def _centred_on(ra: float, dec: float, v: tuple[float, float, float]) -> tuple[float, float]:
+    """(ra, dec) of ``v`` given in the frame centred on (ra, dec) (x to the centre,
+    y east, z north): rotated about y by -dec (tilt up to dec), then about z by ra."""
     a, d = math.radians(ra), math.radians(dec)
-    out = []
-    for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1)):
-        x, y, z = _vec(sx * w / 2, sy * h / 2)
-        # rotate about y by -dec (tilt up to dec), then about z by ra
-        x1 = x * math.cos(d) - z * math.sin(d)
-        z1 = x * math.sin(d) + z * math.cos(d)
-        x2 = x1 * math.cos(a) - y * math.sin(a)
-        y2 = x1 * math.sin(a) + y * math.cos(a)
-        out.append(_radec((x2, y2, z1)))
-    return out
+    x, y, z = v
+    x1 = x * math.cos(d) - z * math.sin(d)
+    z1 = x * math.sin(d) + z * math.cos(d)
+    x2 = x1 * math.cos(a) - y * math.sin(a)
+    y2 = x1 * math.sin(a) + y * math.cos(a)
+    return _radec((x2, y2, z1))
+
+
+def rec_box_vertices(ra: float, dec: float, w: float, h: float) -> list[tuple[float, float]]:
+    """Vertices of ADQL's BOX(ra, dec, w, h) (ADQL 2.1 section 4.2.9): from the centre,
+    arms of w/2 along the great circle towards the east and h/2 along the meridian;
+    the sides are the great circles through the arm ends perpendicular to the arms.
+    In the frame centred on (ra, dec) (x to the centre, y east, z north) the corner
+    between the sides through the east and north arm ends is the direction
+    (1, tan(w/2), tan(h/2)): the box is the rectangle |y| <= tan(w/2) x,
+    |z| <= tan(h/2) x of the gnomonic projection.  (:func:`box_vertices`, the
+    field-of-view squares, puts its corners at (w/2, h/2) in that frame instead.)"""
+    if not (0 < w < 180 and 0 < h < 180):
+        raise ValueError("BOX width and height must be in (0, 180) degrees")
+    tw, th = math.tan(math.radians(w / 2)), math.tan(math.radians(h / 2))
+    return [_centred_on(ra, dec, _norm((1.0, sx * tw, sy * th)))
+            for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
 
 
 class PolygonPlan(NamedTuple):
@@ -394,3 +413,164 @@ def polygon_centroid(vertices: Sequence[tuple[float, float]]) -> tuple[float, fl
 def circle_area(r: float) -> float:
     """Area in square degrees of a spherical cap of radius r degrees."""
     return 2 * math.pi * (1 - math.cos(math.radians(r))) * (180 / math.pi) ** 2
+
+
+# -- field-of-view squares ----------------------------------------------------
+# A frame's sky region, and an ivoa.obscore row's s_region, is the square of the
+# instrument's field of view around the target: BOX(ra, dec, fov, fov) as
+# :func:`box_vertices` builds it.  In the frame of its centre (x towards the
+# centre, y east, z north; a = fov / 2) it is x > 0, |y| <= tan(a) x and
+# |z| <= tan(a) / cos(a) x: two edges lie on meridians of that frame, two on
+# great circles through the corners (c^2, +-cs, +-s) with c = cos a, s = sin a.
+# It is symmetric in y and in z, so a point p = (x, |y|, |z|) folded into the
+# first quadrant has the same distance to it, and the nearest boundary point
+# is then on the half edges from the edge midpoints to the corner K = (c^2, cs, s).
+# The predicates below are written in SQL with every argument an SQL
+# expression (columns or literals), so both databases evaluate them exactly.
+
+#: boundary tolerance in radians, as :data:`adql.shapes.TOL`
+_TOL = 1e-11
+#: a square of side fov reaches at most REACH * fov from its centre (its
+#: circumradius acos(cos^2(fov/2)) is below sqrt(2) fov / 2)
+FOV_REACH = 0.75
+
+
+def fov_usable(fov: float | None) -> bool:
+    """Whether a field of view gives a square region (0 < fov < 180)."""
+    return fov is not None and 0.0 < fov < 180.0
+
+
+def fov_region(ra: float, dec: float, fov: float | None) -> list[float] | None:
+    """DALI polygon (counter-clockwise, flat lon lat values) of the field-of-view
+    square around (ra, dec); None without a usable field of view."""
+    if not fov_usable(fov):
+        return None
+    return [v for vertex in box_vertices(ra, dec, fov, fov) for v in vertex]
+
+
+def fov_usable_sql(fov_sql: str) -> str:
+    """SQL: the row has a square region (what makes its s_region not null)."""
+    return f"({fov_sql} > 0 AND {fov_sql} < 180)"
+
+
+def _local_sql(ra: str, dec: str, cra: str, cdec: str) -> tuple[str, str, str]:
+    """SQL of the unit vector of (ra, dec) in the frame of the centre (cra, cdec)."""
+    d = f"RADIANS(({ra}) - ({cra}))"
+    cp, sp = f"COS(RADIANS({dec}))", f"SIN(RADIANS({dec}))"
+    cc, sc = f"COS(RADIANS({cdec}))", f"SIN(RADIANS({cdec}))"
+    return (f"({cp} * COS({d}) * {cc} + {sp} * {sc})", f"({cp} * SIN({d}))",
+            f"({sp} * {cc} - {cp} * COS({d}) * {sc})")
+
+
+def _band_sql(dec: str, cdec: str, reach: str) -> str:
+    """Index-friendly: the centre's declination is within ``reach`` of ``dec``."""
+    return f"{cdec} BETWEEN ({dec}) - ({reach}) AND ({dec}) + ({reach})"
+
+
+def _reach_sql(max_fov: str) -> str:
+    return f"({num(FOV_REACH)} * {max_fov})"
+
+
+def point_in_fov_sql(ra: str, dec: str, cra: str, cdec: str, fov: str, max_fov: str) -> str:
+    """SQL predicate: the position (ra, dec) lies in the (closed) square of side
+    ``fov`` around (cra, cdec).  ``max_fov`` is an SQL scalar no smaller than any
+    row's ``fov``: it bounds an index-friendly band on ``cdec``."""
+    x, y, z = _local_sql(ra, dec, cra, cdec)
+    t = f"TAN(RADIANS({fov}) / 2)"
+    return (f"({fov_usable_sql(fov)} AND {_band_sql(dec, cdec, _reach_sql(max_fov))}"
+            f" AND {x} > 0 AND ABS({y}) <= {t} * {x} + {num(_TOL)}"
+            f" AND ABS({z}) <= {t} / COS(RADIANS({fov}) / 2) * {x} + {num(_TOL)})")
+
+
+def _near_sql(x: str, yy: str, zz: str, r: str, fov: str, tol: float, dialect: str) -> str:
+    """SQL: the folded unit vector (x, yy, zz) is within r (+ tol radians) of the
+    square's boundary."""
+    least = "LEAST" if dialect == "mysql" else "MIN"
+    a = f"(RADIANS({fov}) / 2)"
+    s, c = f"SIN({a})", f"COS({a})"
+    c2, c4 = f"POWER({c}, 2)", f"POWER({c}, 4)"
+    sin_r90 = f"SIN(RADIANS({least}({r}, 90.0)))"
+    chord = f"POWER(2 * SIN(RADIANS({least}({r}, 180.0)) / 2) + {num(tol)}, 2)"
+    t = num(tol)
+    # top half edge: great circle with normal (-s, 0, c^2), lune side p.(c^3 s, -(s^2 + c^4), c s^2)
+    top = (f"({x} * POWER({c}, 3) * {s} - {yy} * (POWER({s}, 2) + {c4}) + {zz} * {c} * "
+           f"POWER({s}, 2) >= 0 AND ABS({zz} * {c2} - {x} * {s}) <= "
+           f"({sin_r90} + {t}) * SQRT(POWER({s}, 2) + {c4}))")
+    # right half edge: the meridian with normal (-s, c, 0), lune side p.(sc, s^2, -c)
+    right = (f"({x} * {s} * {c} + {yy} * POWER({s}, 2) - {zz} * {c} >= 0"
+             f" AND ABS({yy} * {c} - {x} * {s}) <= {sin_r90} + {t})")
+    corner = (f"POWER({x} - {c2}, 2) + POWER({yy} - {c} * {s}, 2) + POWER({zz} - {s}, 2)"
+              f" <= {chord}")
+    return f"({top} OR {right} OR {corner})"
+
+
+def _inside_folded_sql(x: str, yy: str, zz: str, fov: str) -> str:
+    t = f"TAN(RADIANS({fov}) / 2)"
+    return (f"({x} > 0 AND {yy} <= {t} * {x} + {num(_TOL)}"
+            f" AND {zz} <= {t} / COS(RADIANS({fov}) / 2) * {x} + {num(_TOL)})")
+
+
+#: CIRCLE / field-of-view square relations :func:`circle_fov_sql` writes
+CIRCLE_FOV = ("intersects", "circle_in_square", "square_in_circle")
+
+
+def circle_fov_sql(ra: str, dec: str, r: str, cra: str, cdec: str, fov: str, max_fov: str,
+                   relation: str, dialect: str) -> str:
+    """SQL predicate relating the circle of radius ``r`` around (ra, dec) to the
+    square of side ``fov`` around (cra, cdec) (arguments are SQL expressions).
+
+    ``relation`` is "intersects", "circle_in_square" (ADQL CONTAINS(circle,
+    region)) or "square_in_circle" (CONTAINS(region, circle)); ``max_fov`` is
+    as for :func:`point_in_fov_sql`.
+    """
+    if dialect not in ("mysql", "sqlite"):
+        raise ValueError(f"unknown dialect {dialect!r}")
+    if relation not in CIRCLE_FOV:
+        raise ValueError(f"unknown relation {relation!r}")
+    x, y, z = _local_sql(ra, dec, cra, cdec)
+    yy, zz = f"ABS({y})", f"ABS({z})"
+    usable = fov_usable_sql(fov)
+    reach = _reach_sql(max_fov)
+    if relation == "intersects":
+        return (f"({usable} AND {r} >= 0 AND {_band_sql(dec, cdec, f'{reach} + ({r})')} AND "
+                f"({_inside_folded_sql(x, yy, zz, fov)} OR "
+                f"{_near_sql(x, yy, zz, r, fov, _TOL, dialect)}))")
+    if relation == "circle_in_square":
+        return (f"({usable} AND {r} >= 0 AND {r} < 90 AND {_band_sql(dec, cdec, reach)} AND "
+                f"{_inside_folded_sql(x, yy, zz, fov)} AND NOT "
+                f"{_near_sql(x, yy, zz, r, fov, -_TOL, dialect)})")
+    # square_in_circle: up to 90 degrees the cap is convex and must hold the
+    # corner farthest from its centre, (c^2, -cs, -s) in the folded frame; a
+    # larger cap must stay 180 - r away from its antipode (-x, |y|, |z|)
+    a = f"(RADIANS({fov}) / 2)"
+    s, c = f"SIN({a})", f"COS({a})"
+    least = "LEAST" if dialect == "mysql" else "MIN"
+    chord = f"POWER(2 * SIN(RADIANS({least}({r}, 180.0)) / 2) + {num(_TOL)}, 2)"
+    far = (f"POWER({x} - POWER({c}, 2), 2) + POWER({yy} + {c} * {s}, 2) + "
+           f"POWER({zz} + {s}, 2) <= {chord}")
+    anti = f"(-{x})"
+    away = (f"NOT ({_inside_folded_sql(anti, yy, zz, fov)} OR "
+            f"{_near_sql(anti, yy, zz, f'180.0 - ({r})', fov, -_TOL, dialect)})")
+    return (f"({usable} AND {r} >= 0 AND ({r} >= 180 OR ({r} <= 90 AND {far}) OR "
+            f"({r} > 90 AND {away})))")
+
+
+def fov_area_sql(fov: str) -> str:
+    """SQL: area in square degrees of the square of side ``fov`` (null if unusable).
+
+    In the gnomonic projection around its centre the square is the rectangle
+    |X| <= tan a, |Y| <= tan a / cos a, whose solid angle is
+    4 asin(AB / sqrt((1 + A^2)(1 + B^2))).
+    """
+    t = f"TAN(RADIANS({fov}) / 2)"
+    b = f"({t} / COS(RADIANS({fov}) / 2))"
+    k = num((180 / math.pi) ** 2)
+    return (f"(CASE WHEN {fov_usable_sql(fov)} THEN {k} * 4 * ASIN({t} * {b} / "
+            f"SQRT((1 + POWER({t}, 2)) * (1 + POWER({b}, 2)))) END)")
+
+
+def fov_area(fov: float) -> float:
+    """Area in square degrees of the field-of-view square (as :func:`fov_area_sql`)."""
+    t = math.tan(math.radians(fov) / 2)
+    b = t / math.cos(math.radians(fov) / 2)
+    return (180 / math.pi) ** 2 * 4 * math.asin(t * b / math.sqrt((1 + t * t) * (1 + b * b)))

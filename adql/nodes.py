@@ -62,6 +62,13 @@ class Ident(Node):
         return self.name
 
 
+class ReservedIdent(Ident):
+    """A regular identifier spelled like a reserved word: only allowed where it names a
+    schema or table (see :func:`adql.parser.plain_name`)."""
+
+    __slots__ = ()
+
+
 # -- value expressions ------------------------------------------------------
 Literal = _node("Literal", "value kind text")  # kind: int float str null
 ColumnRef = _node("ColumnRef", "parts")  # list[Ident]

@@ -72,6 +72,7 @@ class _Builder(Transformer):
 
     def with_query(self, c):
         ident, _as, q = c
+        plain_name(ident)
         return n.CTE(ident.line, ident.col, name=ident, query=q)
 
     def select_expr(self, c):
@@ -115,6 +116,8 @@ class _Builder(Transformer):
     def derived_column(self, c):
         expr = c[0]
         alias = c[-1] if len(c) > 1 and isinstance(c[-1], n.Ident) else None
+        if alias is not None:
+            plain_name(alias)
         line, col = _pos(expr)
         return n.SelectItem(line, col, expr=expr, alias=alias)
 
@@ -161,7 +164,7 @@ class _Builder(Transformer):
         return ("ON", c[1])
 
     def join_using(self, c):
-        return ("USING", list(c[1:]))
+        return ("USING", [plain_name(x) for x in c[1:]])
 
     def table_name(self, c):
         parts = c[0]
@@ -169,11 +172,13 @@ class _Builder(Transformer):
             raise error_at(parts[0], "a table name has at most three parts "
                            "(catalog.schema.table)")
         alias = c[-1] if len(c) > 1 and isinstance(c[-1], n.Ident) else None
+        if alias is not None:
+            plain_name(alias)
         return n.TableName(parts[0].line, parts[0].col, parts=parts, alias=alias)
 
     def derived_table(self, c):
         q = c[0]
-        return n.DerivedTable(q.line, q.col, query=q, alias=c[-1])
+        return n.DerivedTable(q.line, q.col, query=q, alias=plain_name(c[-1]))
 
     def paren_join(self, c):
         return c[0]
@@ -296,6 +301,7 @@ class _Builder(Transformer):
         if len(parts) > 4:
             raise error_at(parts[0], "a column reference has at most four parts "
                            "(catalog.schema.table.column)")
+        plain_name(parts[-1])
         return n.ColumnRef(parts[0].line, parts[0].col, parts=parts)
 
     def cast(self, c):
@@ -363,14 +369,27 @@ class _Builder(Transformer):
 
     def regular_ident(self, c):
         t = c[0]
-        if t.upper() in RESERVED:
-            raise ADQLError(f"'{t}' is a reserved word; write \"{t}\" to use it as a name",
-                            t.line, t.column)
+        if t.upper() in RESERVED:  # refused by plain_name unless it names a table
+            return n.ReservedIdent(t.line, t.column, str(t), False)
         return n.Ident(t.line, t.column, str(t), False)
 
     def delimited_ident(self, c):
         t = c[0]
         return n.Ident(t.line, t.column, t[1:-1].replace('""', '"'), True)
+
+
+def plain_name(ident: n.Ident) -> n.Ident:
+    """``ident``, refused if it is a reserved word: a column name, an alias, a CTE name.
+
+    Reserved words are accepted unquoted only as the schema and table parts of a table
+    name (``FROM public.hipparcos``, ``public.hipparcos.ra``, ``table.*``), where no
+    keyword could stand; everywhere else they must be quoted.
+    """
+    if type(ident) is n.ReservedIdent:
+        t = ident.name
+        raise ADQLError(f"'{t}' is a reserved word; write \"{t}\" to use it as a name",
+                        ident.line, ident.col)
+    return ident
 
 
 def _arity_error(tok: Token, name: str, nargs: int) -> ADQLError:
@@ -702,7 +721,7 @@ _TOKEN_NAMES = {
     "DELIMITED": "quoted name", "STRING": "string", "NUMBER": "number", "LPAR": "'('",
     "RPAR": "')'", "COMMA": "','", "DOT": "'.'", "STAR": "'*'", "CONCAT": "'||'",
     "PLUS": "'+'", "MINUS": "'-'", "SLASH": "'/'", "TILDE": "'~'", "VBAR": "'|'",
-    "CIRCUMFLEX": "'^'", "AMPERSAND": "'&'",
+    "CIRCUMFLEX": "'^'", "AMPERSAND": "'&'", "SEMICOLON": "';'",
 }
 
 
@@ -727,6 +746,9 @@ def _syntax_error(text: str, exc: Exception) -> ADQLError:
             msg = "unterminated or empty quoted name (delimited identifier)"
         elif ch == "'":
             msg = "unterminated string literal"
+        elif ch.isdigit() or ch == ".":
+            msg = ("malformed number: a number cannot be directly followed by a letter, "
+                   "digit or '.' (write a space or AS before a name)")
         elif ch == "_":
             msg = "unexpected character '_': names must start with a letter (or be quoted)"
         else:

@@ -4,11 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
+
+
+class Footprint(NamedTuple):
+    """A polygon column that is BOX(POINT(ra, dec), size, size) of other columns of
+    its table (a field-of-view square, :func:`adql.geometry.box_vertices`).
+
+    ``ra``, ``dec`` and ``size`` name those columns; ``max_size_sql`` is an SQL
+    scalar (in the table's dialect) no smaller than any row's size, bounding
+    the index-friendly declination band the predicates on the column use.
+    """
+
+    ra: str
+    dec: str
+    size: str
+    max_size_sql: str
 
 
 @dataclass(frozen=True)
 class Column:
-    """A published column (TAP_SCHEMA.columns-like metadata)."""
+    """A published column (TAP_SCHEMA.columns-like metadata).
+
+    A geometry column may take ``sql_width`` consecutive SQL columns of its
+    table (the first named as the column, then ``<name>__2``, ...); a
+    ``footprint`` says how its polygon is made.
+    """
 
     name: str
     datatype: str
@@ -19,6 +40,8 @@ class Column:
     utype: str | None = None
     description: str | None = None
     indexed: bool = False
+    sql_width: int = 1
+    footprint: Footprint | None = None
 
 
 @dataclass(frozen=True)
@@ -28,8 +51,6 @@ class OutputColumn(Column):
     ``sql_width`` is the number of consecutive SQL result columns making up
     the value: 2 for a POINT (lon, lat), 3 for a CIRCLE, 2n for a polygon.
     """
-
-    sql_width: int = 1
 
 
 @dataclass(frozen=True)

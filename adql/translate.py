@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from . import geometry as geo
 from . import nodes as n
 from . import shapes
+from . import units as un
 from .errors import ADQLError, error_at
 from .functions import IMPLEMENTED_UDFS, TYPE_MAP
 from .parser import Query, parse
@@ -33,10 +34,10 @@ class Translation:
 class V:
     """A translated value expression."""
 
-    __slots__ = ("sql", "kind", "dtype", "meta", "const", "parts", "unit", "cone", "col")
+    __slots__ = ("sql", "kind", "dtype", "meta", "const", "parts", "unit", "cone", "col", "foot")
 
     def __init__(self, sql, kind, dtype=None, meta=None, const=None, parts=None, unit=None,
-                 cone=None, col=False):
+                 cone=None, col=False, foot=None):
         self.sql = sql
         self.kind = kind  # int float str ts null bool pred point circle polygon any stored
         self.dtype = dtype
@@ -46,6 +47,8 @@ class V:
         self.unit = unit
         self.cone = cone  # DISTANCE(point, const point): (point V, ra0, dec0)
         self.col = col  # a plain column reference
+        # a footprint column (adql.schema.Footprint): SQL of (ra, dec, size, max size)
+        self.foot = foot
 
 
 class Col:
@@ -105,6 +108,8 @@ class Scope:
 
 
 def _kind_of(col: Column | OutputColumn) -> str:
+    if getattr(col, "footprint", None) is not None:
+        return "polygon"
     if col.xtype in ("point", "circle", "polygon") and getattr(col, "sql_width", 1) > 1:
         return col.xtype
     if col.xtype in ("point", "circle", "polygon", "moc", "region", "multipolygon"):
@@ -322,8 +327,9 @@ class Translator:
         label = t.alias.name if t.alias else table.table_name
         rng = Range(t.alias, table, label, self.qi(self.new_alias(label)))
         for c in table.columns:
-            rng.cols.append(Col(c.name, c, _kind_of(c), [f"{rng.sql_alias}.{self.qi(c.name)}"],
-                                rng))
+            names = [c.name] + [f"{c.name}__{i}" for i in range(2, c.sql_width + 1)]
+            rng.cols.append(Col(c.name, c, _kind_of(c),
+                                [f"{rng.sql_alias}.{self.qi(x)}" for x in names], rng))
         return f"{table.sql} AS {rng.sql_alias}", [rng]
 
     def join(self, j: n.Join, scope: Scope):
@@ -540,12 +546,21 @@ class Translator:
     def col_value(self, col: Col) -> V:
         if col.kind in GEOM:
             parts = [V(x, "float", dtype="double") for x in col.sql]
-            return V(None, col.kind, meta=col.meta, parts=parts)
+            fp = getattr(col.meta, "footprint", None)
+            foot = None
+            if fp is not None and col.rng is not None and col.rng.table is not None:
+                foot = tuple(f"{col.rng.sql_alias}.{self.qi(x)}" for x in fp[:3])
+                foot += (fp.max_size_sql,)
+            return V(None, col.kind, meta=col.meta, parts=parts, foot=foot)
         return V(col.sql[0], col.kind, dtype=col.meta.datatype, meta=col.meta,
                  unit=col.meta.unit, col=True)
 
     def output(self, name: str, v: V) -> tuple[OutputColumn, list[str]]:
         m = v.meta
+        if v.foot is not None and m is not None:
+            # a footprint column (ObsCore's s_region, adql:REGION) as an STC-S string
+            return OutputColumn(name, m.datatype, m.arraysize, m.xtype, m.unit, m.ucd, m.utype,
+                                m.description, False, 1), [self.stcs_polygon(v.parts)]
         if v.kind in GEOM:
             sqls = [p.sql for p in v.parts]
             arr = {"point": "2", "circle": "3"}.get(v.kind, "*")
@@ -559,13 +574,13 @@ class Translator:
         kind = v.kind
         if kind == "int":
             return OutputColumn(name, v.dtype if v.dtype in INT_TYPES else "long",
-                                unit=v.unit), [v.sql]
+                                unit=un.output(v.unit)), [v.sql]
         if kind == "float":
             return OutputColumn(name, v.dtype if v.dtype in FLOAT_TYPES else "double",
-                                unit=v.unit), [v.sql]
+                                unit=un.output(v.unit)), [v.sql]
         if kind == "ts":
             return OutputColumn(name, "char", "*", "timestamp"), [v.sql]
-        return OutputColumn(name, "char", "*", unit=v.unit), [v.sql]
+        return OutputColumn(name, "char", "*", unit=un.output(v.unit)), [v.sql]
 
     def group_term(self, g, scope, items, outs):
         if isinstance(g, n.Literal) and g.kind == "int":
@@ -760,6 +775,8 @@ class Translator:
         if not math.isfinite(c):
             raise ADQLError("numeric overflow in a constant expression")
         s = geo.num(c)
+        if self.my and "e" not in s:  # 1.5 is DECIMAL on MySQL, 1.5e0 DOUBLE as in ADQL
+            s += "e0"
         return s if c >= 0 else f"({s})"
 
     def literal(self, e: n.Literal) -> V:
@@ -804,7 +821,9 @@ class Translator:
         dtype = "long" if kind == "int" else "double"
         if kind == "int" and a.dtype == b.dtype and a.dtype in INT_TYPES and op != "*":
             dtype = a.dtype if a.dtype != "boolean" else "long"
-        unit = a.unit if op in ("+", "-") and a.unit == b.unit else None
+        ac, bc = a.const is not None, b.const is not None
+        unit = (un.add if op in ("+", "-") else un.mul if op == "*" else un.div)(
+            a.unit, b.unit, ac, bc)
         return V(f"({a.sql} {op} {b.sql})", kind, dtype=dtype, unit=unit)
 
     def compare(self, e: n.Compare, scope, allow_alias) -> V:
@@ -837,6 +856,18 @@ class Translator:
         a = self.scalar(e.left, scope, allow_alias) if a.kind == "pred" else a
         b = self.scalar(e.right, scope, allow_alias) if b.kind == "pred" else b
         self.comparable(a, b, e)
+        if isinstance(a.const, str) and isinstance(b.const, str):  # binary, no padding
+            truth = _STR_OPS[op](a.const, b.const)
+            return V("(1 = 1)" if truth else "(1 = 0)", "bool")
+        if self.my and op in ("=", "<>") and "str" in (a.kind, b.kind) and \
+                {a.kind, b.kind} <= {"str", "any", "null"}:
+            # MariaDB's collations pad with spaces ('abc' = 'abc '): the lengths must
+            # agree too (the = still uses an index)
+            if op == "=":
+                return V(f"({a.sql} = {b.sql} AND CHAR_LENGTH({a.sql}) = "
+                         f"CHAR_LENGTH({b.sql}))", "bool")
+            return V(f"({a.sql} <> {b.sql} OR CHAR_LENGTH({a.sql}) <> "
+                     f"CHAR_LENGTH({b.sql}))", "bool")
         return V(f"({a.sql} {op} {b.sql})", "bool")
 
     def like(self, e: n.Like, scope, allow_alias) -> V:
@@ -887,7 +918,10 @@ class Translator:
             return V(None, kind, parts=parts)
         v = self.scalar(e.expr, scope, allow_alias)
         if kind == "int":
-            sql = f"CAST({v.sql} AS SIGNED)" if self.my else f"CAST({v.sql} AS INTEGER)"
+            x = v.sql
+            if v.kind == "float":  # rounded half away from zero, as PostgreSQL's numeric
+                x = self.round_half_away(x, None) if self.my else f"ADQL_ROUND({x}, 0)"
+            sql = f"CAST({x} AS SIGNED)" if self.my else f"CAST({x} AS INTEGER)"
             return V(sql, "int", dtype=dtype)
         if kind == "float":
             sql = f"CAST({v.sql} AS DOUBLE)" if self.my else f"CAST({v.sql} AS REAL)"
@@ -905,6 +939,18 @@ class Translator:
         if self.my:
             return V(f"CAST({v.sql} AS DATETIME(6))", "ts")
         return V(f"CAST({v.sql} AS TEXT)", "ts")
+
+    def round_half_away(self, x: str, digits: V | None) -> str:
+        """MySQL SQL rounding the double ``x`` half away from zero to ``digits`` (None: 0)
+        decimals, computed as sqlite_functions' ADQL_ROUND does (MariaDB's ROUND and
+        CAST of a double round half to even)."""
+        if digits is None:
+            return f"CAST(SIGN({x}) * FLOOR(ABS({x}) + 0.5e0) AS DOUBLE)"
+        if isinstance(digits.const, int):
+            f = self.numlit(10.0 ** digits.const)
+        else:
+            f = f"POWER(10e0, {digits.sql})"
+        return f"CAST(SIGN({x}) * FLOOR(ABS({x}) * {f} + 0.5e0) / {f} AS DOUBLE)"
 
     def case(self, e: n.Case, scope, allow_alias) -> V:
         parts = ["CASE"]
@@ -948,6 +994,10 @@ class Translator:
             if v.kind == "pred":
                 v = self.scalar(e.args[0], scope, allow_alias)
             sql = f"{name}({q}{v.sql})"
+            if name == "AVG" and my and not (v.kind == "float" and v.col):
+                # MariaDB's AVG keeps 4 more decimals than its argument's (DECIMAL for
+                # integers, rounded doubles for FLOOR(x) and the like)
+                sql = f"AVG({q}CAST({v.sql} AS DOUBLE))"
             if name == "COUNT":
                 return V(sql, "int", dtype="long")
             if name == "AVG":
@@ -983,7 +1033,7 @@ class Translator:
         consts = [v.const for v in vs]
         sqls = [v.sql for v in vs]
         if name == "PI":
-            return V(geo.num(math.pi), "float", dtype="double", const=math.pi)
+            return V(self.numlit(math.pi), "float", dtype="double", const=math.pi)
         if name == "RAND":
             fn = "RAND" if my else "ADQL_RAND"
             return V(f"{fn}({', '.join(sqls)})", "float", dtype="double")
@@ -991,8 +1041,12 @@ class Translator:
             digits = sqls[1] if len(sqls) > 1 else "0"
             if len(vs) > 1 and vs[1].kind not in ("int", "null", "any"):
                 raise error_at(e.args[1], f"the digits argument of {name} must be an integer")
-            if my:
+            if my and name == "ROUND" and vs[0].kind != "int":
+                sql = self.round_half_away(sqls[0], vs[1] if len(vs) > 1 else None)
+            elif my:
                 sql = f"{name}({sqls[0]}, {digits})"
+                if vs[0].kind != "int":  # a double with fixed decimals: later divisions
+                    sql = f"CAST({sql} AS DOUBLE)"  # would round to them
             else:
                 fn = "ADQL_ROUND" if name == "ROUND" else "ADQL_TRUNC"
                 sql = f"{fn}({sqls[0]}, {digits})"
@@ -1008,8 +1062,10 @@ class Translator:
                      else "float", dtype=vs[0].dtype, unit=vs[0].unit)
         if name in ("CEILING", "FLOOR"):
             kind = "int" if vs[0].kind == "int" else "float"
-            return V(f"{name}({sqls[0]})", kind, dtype="long" if kind == "int" else "double",
-                     unit=vs[0].unit)
+            sql = f"{name}({sqls[0]})"
+            if my and kind == "float":  # MariaDB: an integer type; 1 / FLOOR(x) has 4 digits
+                sql = f"CAST({sql} AS DOUBLE)"
+            return V(sql, kind, dtype="long" if kind == "int" else "double", unit=vs[0].unit)
         fn = MATH[name]
         sql = f"{fn}({', '.join(sqls)})"
         const = None
@@ -1020,7 +1076,12 @@ class Translator:
                     const = None
             except (ValueError, OverflowError, ZeroDivisionError):
                 const = None
-        unit = {"DEGREES": "deg", "RADIANS": "rad"}.get(name)
+        if name == "SQRT":
+            unit = un.power(vs[0].unit, 0.5)
+        elif name == "POWER":
+            unit = un.power(vs[0].unit, consts[1])
+        else:
+            unit = {"DEGREES": "deg", "RADIANS": "rad"}.get(name)
         return V(sql if const is None else self.numlit(const), "float", dtype="double",
                  const=const, unit=unit)
 
@@ -1030,14 +1091,13 @@ class Translator:
         target = e.args[1].value
         if not v.unit:
             raise error_at(e.args[0], "IN_UNIT needs a value with a known unit "
-                           "(a column with a unit)")
+                           "(columns with units, combined by + - * / POWER SQRT)")
         try:
-            from astropy import units as u
-
-            factor = u.Unit(v.unit).to(u.Unit(target))
-        except Exception:  # noqa: BLE001 - astropy raises many types
-            raise error_at(e, f"cannot convert unit '{v.unit}' to '{target}'") from None
-        return V(f"({v.sql} * {geo.num(factor)})", "float", dtype="double", unit=target)
+            factor = un.conversion_factor(v.unit, target)
+        except ValueError:
+            raise error_at(e, f"cannot convert unit '{_unit_text(v.unit)}' to '{target}'"
+                           ) from None
+        return V(f"({v.sql} * {self.numlit(factor)})", "float", dtype="double", unit=target)
 
     def udf(self, e: n.FuncCall, spec, scope, allow_alias) -> V:
         """The user-defined functions of functions.IMPLEMENTED_UDFS: SQL on MySQL, SQL
@@ -1139,7 +1199,7 @@ class Translator:
             if not all(isinstance(v, int | float) for v in vals):
                 raise error_at(e, "BOX needs constant centre and size on this service")
             try:
-                verts = geo.box_vertices(*map(float, vals))
+                verts = geo.rec_box_vertices(*map(float, vals))
             except ValueError as exc:
                 raise error_at(e, str(exc)) from None
             return self.const_polygon(verts)
@@ -1209,6 +1269,15 @@ class Translator:
                 raise error_at(e.args[0], f"{name} needs a POINT")
             p = v.parts[0 if name == "COORD1" else 1]
             return V(p.sql, "float", dtype="double", const=p.const, unit="deg")
+        if v.foot is not None and name in ("CENTROID", "AREA"):
+            cra, cdec, size, _ = v.foot
+            if name == "AREA":
+                return V(geo.fov_area_sql(size), "float", dtype="double", unit="deg**2")
+            # the square is symmetric about its centre (null with the region)
+            usable = geo.fov_usable_sql(size)
+            return V(None, "point", parts=[
+                V(f"(CASE WHEN {usable} THEN {c} END)", "float", dtype="double")
+                for c in (cra, cdec)])
         if name == "CENTROID":
             if v.kind == "point":
                 return v
@@ -1266,6 +1335,8 @@ class Translator:
                                  b.parts[1].sql, self.dialect)
             rb = b.parts[2].sql
             return f"({rb} >= 180 OR {d} + {a.parts[2].sql} <= {rb})"
+        if a.foot is not None or b.foot is not None:
+            return self.footprint_pred(name, a, b, node)
         if any(v.kind == "polygon" and _const_vertices(v) is None for v in (a, b)):
             raise error_at(node, f"{types} needs a POLYGON with constant vertices on this "
                            "service")
@@ -1283,6 +1354,36 @@ class Translator:
         except ValueError as exc:
             raise error_at(node, f"{types}: {exc}") from None
         raise error_at(node, f"{types} is not supported by this service")
+
+    def stcs_polygon(self, parts: list[V]) -> str:
+        """SQL of 'POLYGON ICRS lon lat ...' from the vertex values (null if one is)."""
+        if self.my:
+            text = "CONCAT('POLYGON ICRS', " + ", ".join(f"' ', {p.sql}" for p in parts) + ")"
+        else:
+            text = "'POLYGON ICRS'" + "".join(f" || ' ' || printf('%.17g', {p.sql})"
+                                              for p in parts)
+        return f"(CASE WHEN {parts[0].sql} IS NOT NULL THEN {text} END)"
+
+    def footprint_pred(self, name: str, a: V, b: V, node) -> str:
+        """CONTAINS / INTERSECTS of a POINT or CIRCLE with a footprint column (a
+        field-of-view square, e.g. ivoa.obscore.s_region): exact SQL (see
+        :func:`adql.geometry.circle_fov_sql`) behind a declination band."""
+        foot, other = (a, b) if a.foot is not None else (b, a)
+        if other.foot is not None or other.kind not in ("point", "circle"):
+            what = "another region column" if other.foot is not None else "a POLYGON or BOX"
+            raise error_at(node, f"{name} of the region column '{foot.meta.name}' with {what} "
+                           "is not supported by this service; use a POINT or a CIRCLE")
+        cra, cdec, size, largest = foot.foot
+        x, y = other.parts[0].sql, other.parts[1].sql
+        if other.kind == "point":
+            if name == "CONTAINS" and other is b:
+                # a square with a side is never within a point
+                return f"({geo.fov_usable_sql(size)} AND 1 = 0)"
+            return geo.point_in_fov_sql(x, y, cra, cdec, size, largest)
+        relation = ("intersects" if name == "INTERSECTS" else
+                    "circle_in_square" if other is a else "square_in_circle")
+        return geo.circle_fov_sql(x, y, f"({other.parts[2].sql})", cra, cdec, size, largest,
+                                  relation, self.dialect)
 
     def circle_polygon(self, c: V, verts, relation: str) -> str:
         x, y, r = c.parts
@@ -1356,6 +1457,20 @@ PY_MATH = {
     "DEGREES": math.degrees, "RADIANS": math.radians, "EXP": math.exp, "LOG": math.log,
     "LOG10": math.log10, "POWER": math.pow, "SQRT": math.sqrt,
 }
+
+
+_STR_OPS = {"=": str.__eq__, "<>": str.__ne__, "<": str.__lt__, "<=": str.__le__,
+            ">": str.__gt__, ">=": str.__ge__}
+
+
+def _unit_text(unit) -> str:
+    """A derived unit (adql.units) for a message."""
+    if not isinstance(unit, tuple):
+        return str(unit)
+    op, a, b = unit
+    if op == "pow":
+        return f"({_unit_text(a)})**{b}"
+    return f"({_unit_text(a)}) {'*' if op == 'mul' else '/'} ({_unit_text(b)})"
 
 
 def _flip(op: str) -> str:

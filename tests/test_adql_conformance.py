@@ -42,14 +42,26 @@ def _load() -> list:
 
 CASES = _load()
 
+#: lyonetia cases SKVO answers the other way on purpose, with the reason.
+DEVIATIONS = {
+    # "89x" is "89 AS x" for GAVO; SQL-92 5.2 (a <nondelimiter token> shall be followed
+    # by a <delimiter token> or a <separator>) makes it a syntax error, as SKVO does
+    # (issue 13): a typo such as "WHERE mag < 1O" must not become an alias.
+    "gavo/simpleunit/5e700476-valid": "a number directly followed by a name",
+}
+
 
 def test_suite_complete():
     valid = sum(1 for c in CASES if c.values[1])
     assert (valid, len(CASES) - valid) == (413, 82)
+    assert set(DEVIATIONS) <= {c.id for c in CASES}
 
 
 @pytest.mark.parametrize("text,valid,udfs", CASES)
-def test_lyonetia(text: str, valid: bool, udfs: list[str]):
+def test_lyonetia(text: str, valid: bool, udfs: list[str], request):
+    cid = request.node.callspec.id
+    if cid in DEVIATIONS:
+        valid = not valid
     if valid:
         q = adql.parse(text, udfs=udfs)
         assert isinstance(q, adql.Query)

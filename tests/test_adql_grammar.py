@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 
 import pytest
@@ -280,8 +281,13 @@ ERRORS = [
     ("SELECT id FROM sqlite_master", 1, 16, "unknown table 'sqlite_master'"),
     ("SELECT * FROM information_schema.tables", 1, 15, "unknown table"),
     ("SELECT * FROM mysql.db", 1, 15, "unknown table 'mysql.db'"),
-    ("SELECT * FROM mysql.user", 1, 21, "'user' is a reserved word"),
-    ("SELECT id FROM skvo.target; DROP TABLE target", 1, 27, "unexpected character ';'"),
+    ("SELECT * FROM mysql.user", 1, 15, "unknown table 'mysql.user'"),
+    ("SELECT * FROM t AS table", 1, 20, "'table' is a reserved word"),
+    ("SELECT position FROM t", 1, 8, "'position' is a reserved word"),
+    ("SELECT 89x FROM z", 1, 8, "malformed number"),
+    ("SELECT 1 FROM t; SELECT 2 FROM t", 1, 18, "syntax error at 'SELECT'"),
+    ("SELECT 1 FROM t;;", 1, 17, "syntax error at ';'"),
+    ("SELECT id FROM skvo.target; DROP TABLE target", 1, 29, "syntax error at 'DROP'"),
     ("DELETE FROM skvo.target", 1, 1, "syntax error at 'DELETE'"),
     ("SELECT sleep(5) FROM skvo.target", 1, 8, "unknown function 'sleep'"),
     ("SELECT ivo_healpix_index(5, 1, 2) FROM skvo.target", 1, 8, "not available"),
@@ -629,3 +635,88 @@ def test_udf_sqlite_functions_give_null_for_null():
                         " ivo_hasword('Le chat, le Chien.', 'CHIEN'), ivo_hasword('cat_', "
                         "'cat'), ivo_hasword('', ''), ivo_hashlist_has('a#B#c', 'b'), "
                         "ivo_hashlist_has('a#bc', 'b')").fetchone() == (1, 0, 1, 0, 0, 1, 0)
+
+
+# -- accepted beyond the REC (issue 13) ----------------------------------------------
+
+_NAMED = Schema([
+    Table("public.hipparcos", (Column("ra", "double", unit="deg"), Column("hip", "int")),
+          '"hipparcos"'),
+    Table("ehst.position", (Column("ra", "double", unit="deg"),), '"position"'),
+    Table("table", (Column("x", "double"),), '"table"'),
+])
+
+
+@pytest.mark.parametrize("q,sql", [
+    ("SELECT TOP 1 hip FROM public.hipparcos;",
+     'SELECT "hipparcos"."hip" AS "hip" FROM "hipparcos" AS "hipparcos" LIMIT 1'),
+    ("SELECT public.hipparcos.ra FROM public.hipparcos",
+     'SELECT "hipparcos"."ra" AS "ra" FROM "hipparcos" AS "hipparcos"'),
+    ("SELECT p.ra FROM ehst.position AS p ;\n  ",
+     'SELECT "p"."ra" AS "ra" FROM "position" AS "p"'),
+    ("SELECT table.* FROM table", 'SELECT "table"."x" AS "x" FROM "table" AS "table"'),
+    ("SELECT x FROM table ORDER BY 1desc -- a keyword may follow a number\n",
+     'SELECT "table"."x" AS "x" FROM "table" AS "table" ORDER BY 1 DESC'),
+])
+def test_accepted_beyond_rec(q, sql):
+    assert adql.translate(q, _NAMED, "sqlite").sql == sql
+
+
+@pytest.mark.parametrize("q,msg", [
+    ("SELECT * FROM public.hipparcos AS public", "'public' is a reserved word"),
+    ("SELECT hip AS table FROM public.hipparcos", "'table' is a reserved word"),
+    ("SELECT position FROM ehst.position", "'position' is a reserved word"),
+    ("WITH table AS (SELECT 1 AS a FROM table) SELECT * FROM table",
+     "'table' is a reserved word"),
+    ("SELECT * FROM table JOIN table AS t USING (value)", "'value' is a reserved word"),
+    ("SELECT 1 FROM table; SELECT 2 FROM table", "syntax error at 'SELECT'"),
+    ("SELECT 1 FROM table;;", "syntax error at ';'"),
+    ("; SELECT 1 FROM table", "syntax error at ';'"),
+    ("SELECT 89x FROM table", "malformed number"),
+    ("SELECT x FROM table WHERE x < 1O", "malformed number"),
+])
+def test_still_refused(q, msg):
+    with pytest.raises(adql.ADQLError) as info:
+        adql.translate(q, _NAMED, "sqlite")
+    assert msg in info.value.message
+
+
+_PM = Schema([Table("gaia.src", (Column("ra", "double", unit="deg"),
+                                 Column("pm_ra", "double", unit="mas/yr"),
+                                 Column("pm_dec", "double", unit="mas/yr"),
+                                 Column("n", "double")), "src")])
+
+
+@pytest.mark.parametrize("expr,unit,factor", [
+    ("IN_UNIT(ra + 10, 'rad')", "rad", math.pi / 180),
+    ("IN_UNIT(sqrt(power(pm_ra, 2) + power(pm_dec, 2)), 'rad/yr')", "rad/yr",
+     math.pi / 180 / 3.6e6),
+    ("IN_UNIT(pm_ra * 2 - pm_dec, 'arcsec/yr')", "arcsec/yr", 1e-3),
+    ("IN_UNIT(ra * pm_ra, 'deg2/yr')", "deg2/yr", 1 / 3.6e6),
+    ("IN_UNIT(ra / pm_ra, 'yr')", "yr", 3.6e6),
+    ("IN_UNIT(1 / pm_ra, 'yr/deg')", "yr/deg", 3.6e6),
+])
+def test_in_unit_of_expressions(expr, unit, factor):
+    t = adql.translate(f"SELECT {expr} AS v FROM gaia.src", _PM, "sqlite")
+    assert t.columns[0].unit == unit
+    got = float(t.sql.rsplit(" * ", 1)[1].split(")")[0])
+    assert math.isclose(got, factor, rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("expr,msg", [
+    ("IN_UNIT(ra + pm_ra, 'rad')", "known unit"),  # unequal units added
+    ("IN_UNIT(n * ra, 'rad')", "known unit"),  # n has no unit
+    ("IN_UNIT(power(ra, n), 'rad')", "known unit"),  # exponent not constant
+    ("IN_UNIT(power(ra, 2), 's')", "cannot convert unit '(deg)**2' to 's'"),
+])
+def test_in_unit_refused(expr, msg):
+    with pytest.raises(adql.ADQLError) as info:
+        adql.translate(f"SELECT {expr} FROM gaia.src", _PM, "sqlite")
+    assert msg in info.value.message
+
+
+def test_derived_units_not_declared():
+    """Only a column's own unit (and equal units added) is declared for a result."""
+    t = adql.translate("SELECT ra + ra AS a, ra * 2 AS b, ra * ra AS c, ra + 1 AS d "
+                       "FROM gaia.src", _PM, "sqlite")
+    assert [c.unit for c in t.columns] == ["deg", None, None, None]
