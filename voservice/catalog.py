@@ -9,12 +9,14 @@ the database's dialect, so the SQL is right on SQLite and MySQL alike.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from urllib.parse import quote
 
 import sqlalchemy as sa
 
 import adql
+from adql.schema import Footprint
 from voservice import tables
 from voservice.access import ANONYMOUS, Principal, visible_clause
 
@@ -124,6 +126,30 @@ def series_join() -> sa.Join:
     )
 
 
+def fov_square_sql(ra: sa.ColumnElement[float], dec: sa.ColumnElement[float],
+                   fov: sa.ColumnElement[float]) -> list[sa.ColumnElement[float]]:
+    """The 8 values (lon lat of 4 corners, as :func:`adql.geometry.box_vertices`
+    orders them) of the field-of-view square around a target, computed in SQL;
+    all null without a usable field of view (:func:`adql.geometry.fov_usable`)."""
+    f = sa.func
+    a = f.radians(fov) / 2.0
+    c, s = f.cos(a), f.sin(a)
+    cd, sd = f.cos(f.radians(dec)), f.sin(f.radians(dec))
+    cr, sr = f.cos(f.radians(ra)), f.sin(f.radians(ra))
+    usable = sa.and_(fov > 0, fov < 180)
+    out: list[sa.ColumnElement[float]] = []
+    for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1)):
+        # the corner (lon sx a, lat sy a) of the square centred on (0, 0), rotated
+        x, y, z = c * c, c * s * sx, s * sy
+        x1, z1 = x * cd - z * sd, x * sd + z * cd
+        x2, y2 = x1 * cr - y * sr, x1 * sr + y * cr
+        lon = f.degrees(f.atan2(y2, x2))
+        lon = sa.case((lon < 0, lon + 360.0), else_=lon)
+        lat = f.degrees(f.asin(sa.case((z1 > 1.0, 1.0), (z1 < -1.0, -1.0), else_=z1)))
+        out += [sa.case((usable, lon), else_=sa.null()), sa.case((usable, lat), else_=sa.null())]
+    return [sa.type_coerce(v, sa.Double) for v in out]
+
+
 def obscore_select(principal: Principal, base_url: str, authority: str) -> sa.Select:
     """The rows of ``ivoa.obscore``: one per light curve the principal may see."""
     o, p, t, b = _t("observation"), _t("photometry"), _t("target"), _t("bandpass")
@@ -141,6 +167,7 @@ def obscore_select(principal: Principal, base_url: str, authority: str) -> sa.Se
     null_double = sa.type_coerce(sa.null(), sa.Double)
     null_long = sa.type_coerce(sa.null(), sa.BigInteger)
     null_text = sa.type_coerce(sa.null(), sa.String)
+    region = fov_square_sql(t.c.right_ascension, t.c.declination, i.c.field_of_view)
     columns = {
         "dataproduct_type": sa.literal("timeseries", sa.String),
         "calib_level": sa.literal(3, sa.SmallInteger),
@@ -155,7 +182,7 @@ def obscore_select(principal: Principal, base_url: str, authority: str) -> sa.Se
         "s_ra": t.c.right_ascension,
         "s_dec": t.c.declination,
         "s_fov": i.c.field_of_view,
-        "s_region": null_text,
+        "s_region": region[0],
         "s_resolution": null_double,
         "s_xel1": sa.literal(1, sa.BigInteger),
         "s_xel2": sa.literal(1, sa.BigInteger),
@@ -182,8 +209,14 @@ def obscore_select(principal: Principal, base_url: str, authority: str) -> sa.Se
     missing = {c.name for c in desc.columns} ^ set(columns)
     if missing:  # the description and this SELECT must agree
         raise RuntimeError(f"ivoa.obscore description and SELECT differ in {sorted(missing)}")
+    # s_region is 8 SQL columns (adql.Column.sql_width): s_region, s_region__2, ...
+    labelled = []
+    for c in desc.columns:
+        labelled.append(columns[c.name].label(c.name))
+        if c.name == "s_region":
+            labelled += [v.label(f"s_region__{k}") for k, v in enumerate(region[1:], start=2)]
     select = (
-        sa.select(*(columns[c.name].label(c.name) for c in desc.columns))
+        sa.select(*labelled)
         .select_from(series_join())
         .where(visible_clause(principal, o.c.access, o.c.source))
     )
@@ -208,6 +241,7 @@ def _schema(
     for desc in tables.all_tables():
         columns = tuple(c.adql_column() for c in desc.published_columns)
         if desc.qualified_name == "ivoa.obscore":
+            columns = tuple(_obscore_column(c, dialect) for c in columns)
             sql = f"({_compile(obscore_select(principal, base_url, authority), dialect)})"
         elif desc.visibility == "public" or admin:
             sql = _quote(desc.sql_name, dialect)
@@ -217,6 +251,17 @@ def _schema(
             sql = f"({_compile(visible_select(desc.qualified_name, principal), dialect)})"
         result.append(adql.Table(name=desc.qualified_name, columns=columns, sql=sql))
     return tuple(result)
+
+
+def _obscore_column(col: adql.Column, dialect: sa.Dialect) -> adql.Column:
+    """s_region is a polygon of 8 SQL columns: the square of s_fov around s_ra, s_dec."""
+    if col.name != "s_region":
+        return col
+    i = _t("instrument")
+    fov = i.c.field_of_view
+    largest = sa.select(sa.func.max(fov)).where(fov > 0, fov < 180)
+    footprint = Footprint("s_ra", "s_dec", "s_fov", f"({_compile(largest, dialect)})")
+    return replace(col, sql_width=8, footprint=footprint)
 
 
 def _dialect(name: str) -> sa.Dialect:

@@ -417,10 +417,9 @@ def filtered_rows(
 
 
 def region(ra: float, dec: float, fov: float | None) -> list[float] | None:
-    """DALI polygon (counter-clockwise) of a frame: the field of view around the target."""
-    if not fov or fov <= 0:
-        return None
-    return [v for vertex in geometry.box_vertices(ra, dec, fov, fov) for v in vertex]
+    """DALI polygon (counter-clockwise) of a frame: the field of view around the target
+    (the same square as ivoa.obscore's s_region, :func:`adql.geometry.fov_region`)."""
+    return geometry.fov_region(ra, dec, fov)
 
 
 def row_converter(base_url: str, authority: str, fields: Sequence[Field]

@@ -18,9 +18,16 @@ from voservice.votable import UnwritableValue
 
 bp = Blueprint("tap", __name__, url_prefix="/tap")
 
-#: geometry functions the translator implements (advertised in capabilities)
-GEOMETRY = ("POINT", "CIRCLE", "BOX", "POLYGON", "CONTAINS", "INTERSECTS", "DISTANCE",
-            "COORD1", "COORD2", "COORDSYS")
+#: geometry functions the translator implements (advertised in capabilities; REGION is
+#: not: it is refused)
+_REGION_COLUMN = ("ivoa.obscore.s_region (the field-of-view square) works with a POINT or "
+                  "a CIRCLE, exactly; not with a POLYGON, BOX or another region.")
+GEOMETRY = ("POINT", "CIRCLE", "BOX", "POLYGON",
+            ("CONTAINS", "Exact on the sphere. " + _REGION_COLUMN),
+            ("INTERSECTS", "Exact on the sphere. " + _REGION_COLUMN),
+            "DISTANCE", "COORD1", "COORD2", "COORDSYS",
+            ("AREA", "Of constant shapes, circles and ivoa.obscore.s_region."),
+            ("CENTROID", "Of constant shapes, circles and ivoa.obscore.s_region."))
 #: optional ADQL 2.1 features, by TAPRegExt feature type
 ADQL_FEATURES = {
     "features-adql-string": ("LOWER", "UPPER", "ILIKE"),
