@@ -65,6 +65,15 @@ def _url(text: str) -> str:
     return value
 
 
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "yes", "on", "1"):
+        return True
+    if value in ("false", "no", "off", "0"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def _authority(text: str) -> str:
     value = text.strip()
     if not value or any(c in value for c in "/?#: "):
@@ -100,12 +109,25 @@ KEYS: dict[str, dict[str, Key]] = {
             "optional URL of a SELECT-only account the VO endpoints query with "
             "(default: the same as url)",
         ),
+        "pool_timeout": Key(
+            _positive_float, "3", "seconds a request waits for a pooled database connection "
+            "before it is answered 503 with Retry-After (the pool holds [server] threads + "
+            "4 connections per process)"
+        ),
     },
     "timeseries": {
         "backend": Key(_choice("sql", "opentsdb"), "sql", "where light-curve points live"),
         "url": Key(_url, "", "OpenTSDB base URL, e.g. http://tsdb:4242 (backend = opentsdb)"),
-        "batch_size": Key(_positive_int, "50", "points per /api/put request (opentsdb)"),
-        "timeout": Key(_positive_float, "30", "HTTP timeout in seconds (opentsdb)"),
+        "batch_size": Key(_positive_int, "50", "at most this many points per /api/put "
+                          "request (opentsdb; max_body applies too)"),
+        "max_body": Key(_positive_int, "8192", "largest /api/put body in bytes (opentsdb; "
+                        "stock OpenTSDB refuses more unless tsd.http.request.enable_chunked "
+                        "and max_chunk allow it)"),
+        "assign_uids": Key(_bool, "false", "assign unknown metric and tag names through "
+                           "/api/uid/assign (opentsdb; for tsd.core.auto_create_metrics = "
+                           "false)"),
+        "timeout": Key(_positive_float, "30", "HTTP timeout in seconds, also the put's "
+                       "sync_timeout and the wait for a delete (opentsdb)"),
     },
     "media": {
         "backend": Key(_choice("files", "hbase"), "files", "where image frames live"),
@@ -121,14 +143,39 @@ KEYS: dict[str, dict[str, Key]] = {
         "public_url": Key(_url, "", "base URL clients see (default http://host:port)"),
         "host": Key(_text, "127.0.0.1", "interface `skvo serve` listens on"),
         "port": Key(_positive_int, "8080", "port `skvo serve` listens on"),
-        "workers": Key(_positive_int, "2", "gunicorn worker processes"),
+        "workers": Key(_positive_int, "2", "web worker processes `skvo serve` forks"),
+        "threads": Key(
+            _positive_int, "8", "request threads per worker process (the database pool "
+            "is sized from it; slow or idle clients do not hold a thread)"
+        ),
+        "max_body_bytes": Key(
+            _non_negative_int, "0", "largest request body in bytes, answered 413 beyond "
+            "(0 = [vo] upload_max_bytes + 1 MiB for multipart framing and form fields)"
+        ),
         "jobs_path": Key(_text, "var/jobs", "folder of UWS job state and results", True),
         "job_workers": Key(_positive_int, "2", "async TAP jobs run at once"),
         "cache_path": Key(_text, "var/cache", "folder of cached preview plots", True),
+        "login_failures_per_name": Key(
+            _non_negative_int, "5", "failed logins of one account name before they are "
+            "answered 429 with a doubling backoff (0 = no per-name throttle)"
+        ),
+        "login_failures_per_address": Key(
+            _non_negative_int, "50", "failed logins from one client address before the "
+            "backoff (0 = no per-address throttle, e.g. behind a reverse proxy)"
+        ),
+        "login_backoff_max": Key(
+            _positive_int, "300", "longest login backoff in seconds (it doubles from 1 s)"
+        ),
     },
     "vo": {
         "authority": Key(_authority, "skvo.example.org", "IVOA authority of publisher DIDs"),
         "title": Key(_text, "SKVO photometry archive", "service title in VOSI and pages"),
+        "publisher": Key(_text, "SKVO", "publisher (data centre) named in the DataOrigin INFO "
+                         "of light curves"),
+        "contact": Key(_text, "skvo@example.org", "e-mail or URL of the publisher's contact "
+                       "in the DataOrigin INFO of light curves"),
+        "citation": Key(_text, "", "how to cite the data (bibcode, DOI or URL) in the "
+                        "DataOrigin INFO of light curves (empty = title and resource IVOID)"),
         "maxrec_default": Key(_positive_int, "10000", "rows returned when MAXREC is absent"),
         "maxrec_hard": Key(_positive_int, "10000000", "largest MAXREC honoured"),
         "execution_duration": Key(
@@ -136,9 +183,39 @@ KEYS: dict[str, dict[str, Key]] = {
         ),
         "sync_timeout": Key(_positive_int, "60", "seconds a sync query may run"),
         "destruction_days": Key(_positive_int, "7", "days before an async job is deleted"),
+        "job_quota_existing": Key(
+            _non_negative_int, "100", "async jobs one account may keep (0 = no limit; "
+            "more: HTTP 403)"
+        ),
+        "job_quota_existing_anonymous": Key(
+            _non_negative_int, "20", "async jobs anonymous clients of one address (IPv6: "
+            "one /64) may keep (0 = no limit; more: HTTP 403)"
+        ),
+        "job_quota_active": Key(
+            _non_negative_int, "10", "async jobs one account or anonymous address may have "
+            "QUEUED or EXECUTING (0 = no limit; more: HTTP 429 with Retry-After)"
+        ),
         "upload_max_rows": Key(_positive_int, "100000", "rows per uploaded table"),
         "upload_max_bytes": Key(_positive_int, "20000000", "bytes per uploaded table"),
+        "upload_max_columns": Key(_positive_int, "1000", "columns (FIELDs) per uploaded table"),
+        "upload_allow_hosts": Key(
+            _text, "", "comma list of host names, IP addresses or networks (10.1.0.0/16) "
+            "that UPLOAD=name,http(s)://... may fetch from although they are not public"
+        ),
+        "upload_fetch_timeout": Key(
+            _positive_float, "10", "seconds fetching one UPLOAD URL may take in all "
+            "(lookup, connects, redirects and body)"
+        ),
         "scs_max_sr": Key(_positive_float, "10", "largest cone-search radius in degrees"),
+    },
+    "names": {
+        "sesame_url": Key(_url, "", "Sesame (CDS) name resolver for names the archive does not "
+                          "know, e.g. https://cds.unistra.fr/cgi-bin/nph-sesame/-oxp/SNV (the "
+                          "name is appended after ?; empty = off)"),
+        "sesame_timeout": Key(_positive_float, "3", "seconds Sesame may take to connect and "
+                              "to answer (then: not found, with a note)"),
+        "cone_radius": Key(_positive_float, "10", "arcsec around a Sesame position within "
+                           "which archive targets match the name"),
     },
 }
 
