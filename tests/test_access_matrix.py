@@ -354,28 +354,38 @@ def test_uploads_joined_against_the_tables_find_only_visible_rows(
         assert {int(r["target_id"]) for r in rows} == truth.targets_for(user), user.name
 
 
-@pytest.mark.xfail(strict=True, reason="finding: skvo.facility, skvo.instrument, skvo.dataid "
-                   "(and skvo.organisation) are visibility='public' in resources/tables/skvo.toml, "
-                   "so anonymous users see the rows only restricted sources use")
 def test_dimension_rows_of_restricted_sources_are_hidden(
         matrix: tuple[LiveServer, Truth], users: list[User]) -> None:
     """Facilities, instruments, data collections and organisations that only restricted
     observations use say that a restricted source exists: they must be hidden too."""
     server, truth = matrix
     anonymous = users[0]
+    settings = server.dep.settings()
+    engine = make_engine(settings.metadata_url)
+    with engine.connect() as conn:
+        org_hidden = set(conn.execute(sa.text(
+            "SELECT g.organisation_id FROM organisation g WHERE NOT EXISTS (SELECT 1 "
+            "FROM dataid d JOIN observation o ON o.dataid_id = d.dataid_id "
+            "WHERE d.organisation_id = g.organisation_id AND o.access <> 'restricted')"
+        )).scalars())
+    org_got = {_int(r["organisation_id"]) for r in tap_csv(
+        server, anonymous, "SELECT organisation_id FROM skvo.organisation")}
+    assert org_got and not org_got & org_hidden, "skvo.organisation: rows of restricted sources"
     for table, column in (("facility", "facility_id"), ("instrument", "instrument_id"),
                           ("dataid", "dataid_id")):
-        settings = server.dep.settings()
-        engine = make_engine(settings.metadata_url)
         with engine.connect() as conn:
             hidden = set(conn.execute(sa.text(
                 f"SELECT d.{column} FROM {table} d WHERE NOT EXISTS (SELECT 1 FROM observation o "
                 f"WHERE o.{column} = d.{column} AND o.access <> 'restricted')")).scalars())
-        engine.dispose()
         got = {_int(r[column]) for r in tap_csv(server, anonymous,
                                                  f"SELECT {column} FROM skvo.{table}")}
-        if hidden:
-            assert not got & hidden, f"skvo.{table}: rows of restricted sources {got & hidden}"
+        granted = {_int(r[column]) for r in tap_csv(server, users[-1],
+                                                     f"SELECT {column} FROM skvo.{table}")}
+        assert got and not got & hidden, f"skvo.{table}: rows of restricted sources {got & hidden}"
+        assert hidden <= granted and got <= granted, f"skvo.{table}: granted rows missing"
+        if table == "facility":
+            assert hidden, "the data hold a facility that only restricted observations use"
+    engine.dispose()
 
 
 # --------------------------------------------------------------------------

@@ -187,7 +187,7 @@ class Loader:
             "target_class": g("target.target_class"),
         })
         return {"dataid_id": dataid, "facility_id": facility, "instrument_id": instrument,
-                "bandpass_id": bandpass, "target_id": target}
+                "bandpass_id": bandpass, "target_id": target, "organisation_id": org}
 
     # ---------------------------------------------------------------- loading
 
@@ -330,6 +330,7 @@ class Loader:
         if frame_rows:
             conn.execute(t("frame").insert(), frame_rows)
         refresh_public_flags(conn, "skvo.target", "target_id", ids["target_id"])
+        refresh_dimension_flags(conn, ids)
         add_aliases(conn, ids["target_id"], ingest_aliases(  # also keeps the aliases' flags
             meta.get("target.target"), key.target, meta.get("target.catalogue"),
             meta.get("target.catalogue_value")))
@@ -391,6 +392,25 @@ class Loader:
             conn.execute(obs.delete().where(obs.c.observation_id == observation_id))
             refresh_public_flags(conn, "skvo.target", "target_id", row.target_id)
             refresh_public_flags(conn, "skvo.target_alias", "target_id", row.target_id)
+            dataid = t("dataid")
+            organisation_id = conn.execute(sa.select(dataid.c.organisation_id).where(
+                dataid.c.dataid_id == row.dataid_id)).scalar()
+            refresh_dimension_flags(conn, {
+                "instrument_id": row.instrument_id, "facility_id": row.facility_id,
+                "dataid_id": row.dataid_id, "organisation_id": organisation_id})
+
+
+#: the dimension tables an observation refers to, each visible through the
+#: observations that use it (resources/tables/skvo.toml), in dependency order
+DIMENSION_FLAGS = (("skvo.instrument", "instrument_id"), ("skvo.facility", "facility_id"),
+                   ("skvo.dataid", "dataid_id"), ("skvo.organisation", "organisation_id"))
+
+
+def refresh_dimension_flags(conn: sa.Connection, ids: dict[str, Any]) -> None:
+    """Recompute the public flags of the dimension rows an observation refers to."""
+    for table, column in DIMENSION_FLAGS:
+        if ids.get(column) is not None:
+            refresh_public_flags(conn, table, column, ids[column])
 
 
 class UndoError(RuntimeError):
