@@ -40,6 +40,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def pymysql_database(name: str):  # noqa: ANN201 - a pymysql connection
+    """An autocommit PyMySQL connection to database ``DB_PREFIX + name`` (created if
+    missing) on the test server; fails, never skips, when the server does not answer."""
+    import pymysql
+    from sqlalchemy.engine import make_url
+
+    url = make_url(MARIADB_URL)
+    conn = pymysql.connect(host=url.host or "127.0.0.1", port=url.port or 3306,
+                           user=url.username or "root", password=url.password or "",
+                           autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS `{DB_PREFIX}{name}`")
+        cur.execute(f"USE `{DB_PREFIX}{name}`")
+    return conn
+
+
 def mariadb_database(name: str, driver: str = "") -> str:
     """(Re)create a MariaDB database and return its SQLAlchemy URL.
 

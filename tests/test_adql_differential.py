@@ -8,10 +8,9 @@ import math
 import sqlite3
 
 import pytest
-from conftest import DB_PREFIX, MARIADB_URL
+from conftest import DB_PREFIX, pymysql_database
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy.engine import url as sa_url
 
 import adql
 from adql import Column, Schema, Table
@@ -19,10 +18,6 @@ from adql.sqlite_functions import register
 
 pytestmark = pytest.mark.mariadb
 
-_URL = sa_url.make_url(MARIADB_URL)
-MYSQL = dict(host=_URL.host or "127.0.0.1", port=_URL.port or 3306,
-             user=_URL.username or "root", password=_URL.password or "")
-MYSQL_DB = f"{DB_PREFIX}adql_diff"
 
 STRINGS = ["abc", "abc ", "ABC", "", " ", "a b", "abc  ", "ab"]
 # (id, i, j, x, y, s, t): small integers (zeros, negatives, NULLs), doubles with exact
@@ -55,21 +50,15 @@ def dbs():
     lite.execute("CREATE TABLE nums (id INTEGER, i INTEGER, j INTEGER, x REAL, y REAL, "
                  "s TEXT, t TEXT)")
     lite.executemany("INSERT INTO nums VALUES (?,?,?,?,?,?,?)", ROWS)
-    pymysql = pytest.importorskip("pymysql")
-    try:
-        my = pymysql.connect(**MYSQL, autocommit=True)
-    except pymysql.err.OperationalError as exc:  # pragma: no cover - CI starts it
-        pytest.skip(f"MariaDB not reachable: {exc}")
+    my = pymysql_database("adql_diff")
     cur = my.cursor()
-    cur.execute(f"CREATE DATABASE IF NOT EXISTS {MYSQL_DB}")
-    cur.execute(f"USE {MYSQL_DB}")
     cur.execute("DROP TABLE IF EXISTS nums")
     text = "VARCHAR(16) COLLATE utf8mb4_bin"
     cur.execute(f"CREATE TABLE nums (id BIGINT, i INT, j INT, x DOUBLE, y DOUBLE, s {text}, "
                 f"t {text}) CHARACTER SET utf8mb4")
     cur.executemany("INSERT INTO nums VALUES (%s,%s,%s,%s,%s,%s,%s)", ROWS)
     yield lite, my
-    cur.execute(f"DROP DATABASE {MYSQL_DB}")
+    cur.execute(f"DROP DATABASE IF EXISTS `{DB_PREFIX}adql_diff`")
     my.close()
     lite.close()
 

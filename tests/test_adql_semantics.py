@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
-from conftest import DB_PREFIX, MARIADB_URL
-from sqlalchemy.engine import url as sa_url
+from conftest import DB_PREFIX, pymysql_database
 from test_shapes import (
     boundary_extreme,
     boundary_samples,
@@ -27,9 +26,6 @@ import adql
 from adql import Column, Schema, Table
 from adql.sqlite_functions import register
 
-_MYSQL = sa_url.make_url(MARIADB_URL)
-MYSQL_URL = dict(host=_MYSQL.host or "127.0.0.1", port=_MYSQL.port or 3306,
-                 user=_MYSQL.username or "root", password=_MYSQL.password or "")
 MYSQL_DB = f"{DB_PREFIX}adql_test"
 RUNNERS = ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
 
@@ -198,14 +194,8 @@ def sqlite_db():
 
 @pytest.fixture(scope="module")
 def mysql_db():
-    pymysql = pytest.importorskip("pymysql")
-    try:
-        conn = pymysql.connect(**MYSQL_URL, autocommit=True)
-    except pymysql.err.OperationalError as exc:  # pragma: no cover - CI starts it
-        pytest.skip(f"MariaDB not reachable: {exc}")
+    conn = pymysql_database("adql_test")
     cur = conn.cursor()
-    cur.execute(f"CREATE DATABASE IF NOT EXISTS {MYSQL_DB}")
-    cur.execute(f"USE {MYSQL_DB}")
     cur.execute("DROP TABLE IF EXISTS target")
     cur.execute("DROP TABLE IF EXISTS obscore")
     cur.execute("CREATE TABLE target (id BIGINT PRIMARY KEY, right_ascension DOUBLE, "
