@@ -18,7 +18,7 @@ import pytest
 import pyvo
 import requests
 from astropy.io.votable import parse_single_table
-from conftest import ADMIN, ALICE, BOB, LiveServer
+from conftest import ADMIN, ALICE, BOB, LiveServer, pymysql_database
 from lxml import etree
 
 UWS = "http://www.ivoa.net/xml/UWS/v1.0"
@@ -27,10 +27,11 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 NS = {"uws": UWS, "xlink": XLINK, "xsi": XSI}
 
 QUICK = "SELECT TOP 3 table_name FROM TAP_SCHEMA.tables ORDER BY table_name"
-#: runs for minutes on the sample data: four-fold cross join of the column list
+#: runs for many minutes on either database: five-fold cross join of the column
+#: list (SQLite counts a four-fold one, ~5e8 rows, in seconds)
 SLOW = (
     "SELECT COUNT(*) AS n FROM TAP_SCHEMA.columns AS a, TAP_SCHEMA.columns AS b, "
-    "TAP_SCHEMA.columns AS c, TAP_SCHEMA.columns AS d"
+    "TAP_SCHEMA.columns AS c, TAP_SCHEMA.columns AS d, TAP_SCHEMA.columns AS e"
 )
 TRACE_MARKERS = ("Traceback", 'File "', "sqlalchemy", "pymysql", "sqlite3.")
 
@@ -323,6 +324,42 @@ def test_abort(server: LiveServer) -> None:
     assert phase(s, pending) == "ABORTED"
     assert s.post(f"{pending}/phase", data={"PHASE": "RUN"}).status_code == 403
     assert s.post(f"{pending}/phase", data={"PHASE": "JUMP"}).status_code == 400
+
+
+def _statements_like(marker: str) -> list[int]:
+    """Ids of the MariaDB threads whose running statement contains ``marker``."""
+    conn = pymysql_database("test")
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT id FROM information_schema.processlist "
+                "WHERE info LIKE %s AND info NOT LIKE '%%processlist%%'",
+                (f"%{marker}%",),
+            )
+            return [row[0] for row in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def test_abort_stops_the_database_statement(mariadb_server: LiveServer) -> None:
+    """An aborted job leaves nothing running in MariaDB (closing its socket would not
+    stop the statement: it would run on until its max_statement_time)."""
+    s = session()
+    marker = f"abandoned_{os.getpid()}_{time.monotonic_ns()}"
+    url = create_job(mariadb_server, s, SLOW.replace("AS n ", f"AS {marker} "))
+    assert s.post(f"{url}/executionduration", data={"EXECUTIONDURATION": "600"}).ok
+    run(s, url)
+    assert wait_for(s, url, ["EXECUTING", "COMPLETED", "ERROR"]) == "EXECUTING"
+    deadline = time.monotonic() + 30
+    while not _statements_like(marker):
+        assert time.monotonic() < deadline, "the job's statement never showed in MariaDB"
+        time.sleep(0.2)
+    assert s.post(f"{url}/phase", data={"PHASE": "ABORT"}).ok
+    deadline = time.monotonic() + 20
+    while _statements_like(marker):
+        assert time.monotonic() < deadline, "the aborted job's statement still runs"
+        time.sleep(0.2)
+    assert phase(s, url) == "ABORTED"
 
 
 def test_execution_duration_enforced(server: LiveServer) -> None:

@@ -189,6 +189,7 @@ def _rows(
     sqlite = svc.engine.dialect.name == "sqlite"
     complete = False
     cursor = None
+    running = False
     try:
         sql = translation.sql
         if sqlite:
@@ -204,6 +205,7 @@ def _rows(
             drop_uploads(raw, uploads, svc.dialect)
             for upload in uploads:
                 upload.create(raw, svc.dialect)
+            running = True
             cursor.execute(sql)
             sent = 0
             while True:
@@ -224,9 +226,35 @@ def _rows(
         except QueryError:
             raise
         except Exception as exc:
+            running = False  # the database ended the statement itself
             raise _query_error(exc, timeout) from None
     finally:
+        if running and not complete and not sqlite:
+            kill_statement(svc.engine, raw)
         _close(raw, cursor, uploads, svc.dialect, sqlite, complete)
+
+
+def kill_statement(engine: Any, raw: Any) -> None:
+    """Stop the statement a MySQL connection is running (KILL QUERY).
+
+    A statement left behind (the job was aborted, the client went away) would
+    otherwise keep the database busy until its ``max_statement_time``: closing
+    the socket does not stop it.  The KILL goes over a connection of its own,
+    outside the pool (which may be exhausted); an account may kill its own
+    threads without any privilege beyond SELECT.
+    """
+    try:
+        thread_id = raw.driver_connection.thread_id()
+        cargs, cparams = engine.dialect.create_connect_args(engine.url)
+        cparams = {**cparams, "connect_timeout": 5}
+        killer = engine.dialect.loaded_dbapi.connect(*cargs, **cparams)
+        try:
+            with contextlib.closing(killer.cursor()) as cursor:
+                cursor.execute(f"KILL QUERY {int(thread_id)}")
+        finally:
+            killer.close()
+    except Exception:  # the statement ends at its max_statement_time anyway
+        log.warning("could not stop an abandoned statement", exc_info=True)
 
 
 def _query_error(exc: Exception, timeout: float | None) -> QueryError:
