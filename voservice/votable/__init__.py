@@ -12,7 +12,7 @@ from .columns import Columns
 from .document import error_document
 from .fields import CooSys, Field, Group, Info, Param, Resource, TimeSys
 from .formats import FORMATS, resolve_format
-from .writer import UnwritableValue, write_table
+from .writer import TablePart, TableStream, UnwritableValue, write_table, write_tables
 
 __all__ = [
     "Columns",
@@ -23,9 +23,12 @@ __all__ = [
     "Info",
     "Param",
     "Resource",
+    "TablePart",
+    "TableStream",
     "TimeSys",
     "UnwritableValue",
     "error_document",
     "resolve_format",
     "write_table",
+    "write_tables",
 ]

@@ -46,6 +46,11 @@ def char_bytes(values: object, ascii_only: bool) -> np.ndarray:
 def _char_padded(col: Col, ascii_only: bool) -> tuple[np.ndarray, np.ndarray]:
     """Variable char values -> (n x L uint8 matrix padded with NUL, byte lengths)."""
     values = col.values
+    if isinstance(values, np.ndarray) and values.dtype.kind == "U" and len(values):
+        # ASCII text: the code points are the bytes (numpy's U -> S cast is slow)
+        codes = np.ascontiguousarray(values).view(np.uint32).reshape(len(values), -1)
+        if int(codes.max()) < 128:
+            return codes.astype(_U1), np.char.str_len(values).astype(np.int64)
     if not isinstance(values, list):
         s = char_bytes(values, ascii_only)
         return s.view(_U1).reshape(len(s), s.dtype.itemsize), np.char.str_len(s).astype(np.int64)
@@ -199,6 +204,8 @@ def encode_binary(
         parts.append((np.packbits(nulls, axis=1), None))
     for col, spec in zip(cols, specs, strict=True):
         parts.extend(_parts(col, spec, n, ascii_only))
+    # a padded part whose values are all empty (e.g. a NULL column) writes no byte
+    parts = [p for p in parts if p[1] is None or int(p[1].max()) > 0]
     widths = [m.shape[1] for m, _ in parts]
     total_w = sum(widths)
     mat = np.empty((n, total_w), _U1)
