@@ -462,6 +462,16 @@ def _local_sql(ra: str, dec: str, cra: str, cdec: str) -> tuple[str, str, str]:
             f"({sp} * {cc} - {cp} * COS({d}) * {sc})")
 
 
+def _local_const_sql(ra: float, dec: float, cra: str, cdec: str) -> tuple[str, str, str]:
+    """:func:`_local_sql` of a constant position (its declination's sine and cosine
+    computed here)."""
+    d = f"RADIANS({num(ra % 360.0)} - ({cra}))"
+    cp, sp = num(math.cos(math.radians(dec))), num(math.sin(math.radians(dec)))
+    cc, sc = f"COS(RADIANS({cdec}))", f"SIN(RADIANS({cdec}))"
+    return (f"({cp} * COS({d}) * {cc} + {sp} * {sc})", f"({cp} * SIN({d}))",
+            f"({sp} * {cc} - {cp} * COS({d}) * {sc})")
+
+
 def _band_sql(dec: str, cdec: str, reach: str) -> str:
     """Index-friendly: the centre's declination is within ``reach`` of ``dec``."""
     return f"{cdec} BETWEEN ({dec}) - ({reach}) AND ({dec}) + ({reach})"
@@ -574,3 +584,91 @@ def fov_area(fov: float) -> float:
     t = math.tan(math.radians(fov) / 2)
     b = t / math.cos(math.radians(fov) / 2)
     return (180 / math.pi) ** 2 * 4 * math.asin(t * b / math.sqrt((1 + t * t) * (1 + b * b)))
+
+
+#: constant POLYGON (or BOX) / field-of-view square relations :func:`polygon_fov_sql` writes
+POLYGON_FOV = ("intersects", "polygon_in_square", "square_in_polygon")
+
+
+def polygon_fov_sql(vertices: Sequence[tuple[float, float]], cra: str, cdec: str, fov: str,
+                    max_fov: str, relation: str, dialect: str) -> str:
+    """SQL predicate relating a constant polygon (great-circle edges) to the square of
+    side ``fov`` around (cra, cdec) (SQL expressions, as for :func:`circle_fov_sql`).
+
+    ``relation`` is "intersects", "polygon_in_square" (ADQL CONTAINS(polygon,
+    region)) or "square_in_polygon" (CONTAINS(region, polygon)).  Everything is
+    computed in the frame of the square's centre, where the square is the convex
+    x > 0, |y| <= tan(a) x, |z| <= tan(a) / cos(a) x (a = fov / 2) bounded by four
+    great circles (planes through the origin).  A polygon edge u -> w meets
+    the plane d(p) = 0 iff d(u) d(w) <= 0, at X = |d(w)| u + |d(u)| w, which is
+    on a side of the square iff X is within the other two planes' bounds.
+    Then: the shapes intersect iff a polygon vertex is in the square, the
+    square's centre is in the polygon or an edge crosses a side; the polygon is
+    within the (convex) square iff its vertices are; the square is within the
+    polygon iff its centre is and no vertex, edge midpoint or side crossing of
+    the polygon lies in the square's interior (boundaries may touch).  A
+    declination band on ``cdec`` (the polygon's bounding cap widened by the
+    largest square's reach, ``max_fov``) comes first for the indexes.
+    """
+    if dialect not in ("mysql", "sqlite"):
+        raise ValueError(f"unknown dialect {dialect!r}")
+    if relation not in POLYGON_FOV:
+        raise ValueError(f"unknown relation {relation!r}")
+    plan = plan_polygon(vertices)  # the polygon must fit into a hemisphere
+    distinct: list[tuple[float, float]] = []
+    for v in vertices:  # repeated vertices (a closing one too) make no edge
+        if not distinct or _vec(*v) != _vec(*distinct[-1]):
+            distinct.append(v)
+    while len(distinct) > 1 and _vec(*distinct[0]) == _vec(*distinct[-1]):
+        distinct.pop()
+    pts = [_local_const_sql(ra, dec, cra, cdec) for ra, dec in distinct]
+    a = f"(RADIANS({fov}) / 2)"
+    s, c = f"SIN({a})", f"COS({a})"
+    t = f"TAN(RADIANS({fov}) / 2)"
+    k = f"{t} / COS(RADIANS({fov}) / 2)"  # as in point_in_fov_sql
+    tol = num(_TOL)
+
+    def inside(p, strict: bool, scale: str = "1") -> str:
+        if strict:
+            return (f"({p[0]} > 0 AND ABS({p[1]}) < {t} * {p[0]} - {tol} * {scale}"
+                    f" AND ABS({p[2]}) < {k} * {p[0]} - {tol} * {scale})")
+        return (f"({p[0]} > 0 AND ABS({p[1]}) <= {t} * {p[0]} + {tol}"
+                f" AND ABS({p[2]}) <= {k} * {p[0]} + {tol})")
+
+    # the sides: (signed distance-like form, index of the coordinate the side bounds,
+    # its limit): x s = y c (east), -x s = y c (west), x s = z c^2 (north), south
+    sides = [
+        (lambda p: f"({c} * {p[1]} - {s} * {p[0]})", 2, k),
+        (lambda p: f"({c} * {p[1]} + {s} * {p[0]})", 2, k),
+        (lambda p: f"(POWER({c}, 2) * {p[2]} - {s} * {p[0]})", 1, t),
+        (lambda p: f"(POWER({c}, 2) * {p[2]} + {s} * {p[0]})", 1, t),
+    ]
+
+    def crossing(u, w, side, strict: bool) -> str:
+        d, axis, lim = side
+        du, dw = d(u), d(w)
+        x, other = (f"(ABS({dw}) * {u[i]} + ABS({du}) * {w[i]})" for i in (0, axis))
+        eps = f"{tol} * (ABS({du}) + ABS({dw}))"
+        if strict:
+            return (f"({du} * {dw} < 0 AND ABS({du}) > {tol} AND ABS({dw}) > {tol}"
+                    f" AND ABS({other}) < {lim} * {x} - {eps})")
+        return f"({du} * {dw} <= 0 AND ABS({other}) <= {lim} * {x} + {eps})"
+
+    edges = [(pts[i], pts[(i + 1) % len(pts)]) for i in range(len(pts))]
+    usable = fov_usable_sql(fov)
+    reach = _reach_sql(max_fov)
+    lo, hi = plan.center[1] - plan.radius - 1e-7, plan.center[1] + plan.radius + 1e-7
+    band = f"{cdec} BETWEEN {num(lo)} - {reach} AND {num(hi)} + {reach}"
+    if relation == "polygon_in_square":
+        return f"({usable} AND {band} AND " + " AND ".join(inside(p, False) for p in pts) + ")"
+    centre_in = polygon_sql(cra, cdec, vertices, dialect)
+    if relation == "intersects":
+        near = [inside(p, False) for p in pts] + [centre_in]
+        near += [crossing(u, w, side, False) for u, w in edges for side in sides]
+        return f"({usable} AND {band} AND (" + " OR ".join(near) + "))"
+    # square_in_polygon
+    into = [inside(p, True) for p in pts]
+    into += [inside(tuple(f"({u[i]} + {w[i]})" for i in range(3)), True, "2")
+             for u, w in edges]
+    into += [crossing(u, w, side, True) for u, w in edges for side in sides]
+    return f"({usable} AND {centre_in} AND NOT (" + " OR ".join(into) + "))"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -716,6 +717,167 @@ def _get_parser() -> lark.Lark:
     return _parser
 
 
+class _Unexpected(Exception):
+    """A syntax error found by :class:`_Engine` (turned into an ADQLError)."""
+
+    def __init__(self, pos: int, line: int, column: int, token: Token | None = None,
+                 expected: Iterable[str] | None = None):
+        super().__init__(pos)
+        self.pos, self.line, self.column = pos, line, column
+        self.token = token  # None at the end of the query
+        self.expected = None if expected is None else set(expected)  # None: bad character
+
+
+class _Engine:
+    """lark's LALR(1) tables and rule callbacks, run by a lean loop.
+
+    lark builds the lexer's regular expression, the parse table and the
+    callbacks (the :class:`_Builder` methods, with lark's placeholders and
+    inlining) once; this loop does what ``lark.Lark.parse`` does with them,
+    without its per-token and per-reduction overhead (Python-level ``__eq__``
+    and ``__hash__`` of tokens and rules in every table lookup), and skips the
+    reductions of ``?rule: other`` chains (the precedence ladder), whose
+    callbacks return their only child.  The token stream and the reductions are
+    lark's: tests/test_adql_engine.py compares both on the test corpora.
+    """
+
+    def __init__(self, lk: lark.Lark):
+        from lark.grammar import NonTerminal
+        from lark.parsers.lalr_analysis import Shift
+
+        lexer = lk.parser.lexer
+        scanner = lexer.scanner
+        if len(scanner._mres) != 1 or set(lexer.callback) - {"NAME"}:
+            raise RuntimeError("unexpected lexer layout")  # pragma: no cover
+        mre = scanner._mres[0]
+        if set(lexer.ignore_types) != {"WS", "COMMENT"}:
+            raise RuntimeError("unexpected ignored terminals")  # pragma: no cover
+        # blanks and comments before a token are skipped by the same match (lark's
+        # WS and COMMENT terminals, an atomic group: never given back); where no
+        # token follows them (an error, the end) lark's own regex matches them as
+        # tokens of their own, which the loop ignores
+        ws = lexer.terminals_by_name["WS"].pattern.to_regexp()
+        comment = lexer.terminals_by_name["COMMENT"].pattern.to_regexp()
+        self.match = re.compile(f"(?>(?:{ws}|{comment})*)(?:{mre.pattern})", mre.flags).match
+        self.match_one = mre.match
+        self.keywords: dict[str, str] = {}
+        unless = lexer.callback.get("NAME")
+        for t in unless.scanner.terminals if unless else ():
+            if t.pattern.type != "str" or "i" not in t.pattern.flags:
+                raise RuntimeError("unexpected keyword terminal")  # pragma: no cover
+            self.keywords[t.pattern.value.lower()] = t.name
+        self.ignore = frozenset(lexer.ignore_types)
+        self.newline = frozenset(lexer.newline_types)
+        lp = lk.parser.parser.parser
+        table, callbacks = lp.parse_table, lp.callbacks
+        if any(isinstance(k, str) for k in callbacks):
+            raise RuntimeError("terminal callbacks are not supported")  # pragma: no cover
+        self.start = table.start_states["start"]
+        self.end = table.end_states["start"]
+        rows: list[dict] = [{} for _ in range(max(table.states) + 1)]
+        for state, acts in table.states.items():
+            row = rows[state]
+            for key, (action, arg) in acts.items():
+                key = sys.intern(str(key))
+                if action is Shift:
+                    row[key] = arg
+                    continue
+                exp = arg.expansion
+                unit = (arg.options.expand1 and arg.alias is None and len(exp) == 1
+                        and isinstance(exp[0], NonTerminal))
+                row[key] = (len(exp), None if unit else callbacks[arg],
+                            sys.intern(str(arg.origin.name)))
+        self.rows = rows
+        # (lookahead, state below, top state) -> top state after the unit reductions
+        self.units: dict[tuple[str, int, int], int] = {}
+
+    def parse(self, text: str):
+        """The AST of ``text`` (raises :class:`_Unexpected` or the builder's errors)."""
+        rows, match, keywords, units = self.rows, self.match, self.keywords, self.units
+        ignore, newline, new = self.ignore, self.newline, str.__new__
+        states, values = [self.start], []
+        pos, line, line_start, end = 0, 1, 0, len(text)
+        while True:
+            if pos < end:
+                m = match(text, pos) or self.match_one(text, pos)
+                if m is None:
+                    raise _Unexpected(pos, line, pos - line_start + 1)
+                typ = m.lastgroup
+                start, nxt = m.span(typ)
+                if start != pos:  # blanks and comments skipped
+                    k = text.count("\n", pos, start)
+                    if k:
+                        line += k
+                        line_start = text.rindex("\n", pos, start) + 1
+                    pos = start
+                val = m.group(typ)
+                if typ in ignore:
+                    if typ in newline and "\n" in val:
+                        line += val.count("\n")
+                        line_start = pos + val.rindex("\n") + 1
+                    pos = nxt
+                    continue
+                if typ == "NAME":
+                    typ = keywords.get(val.lower(), "NAME")
+                tok = new(Token, val)
+                tok.type, tok.value, tok.start_pos = typ, val, pos
+                tok.line, tok.column = line, pos - line_start + 1
+                tok.end_line = tok.end_column = tok.end_pos = None
+                if typ in newline and "\n" in val:
+                    line += val.count("\n")
+                    line_start = pos + val.rindex("\n") + 1
+                pos = nxt
+            else:
+                typ, tok = "$END", None
+            while True:
+                act = rows[states[-1]].get(typ)
+                if act is None:
+                    expected = [s for s in rows[states[-1]] if s.isupper()]
+                    raise _Unexpected(pos, line, pos - line_start + 1, tok, expected)
+                if act.__class__ is int:
+                    states.append(act)
+                    values.append(tok)
+                    break
+                size, cb, origin = act
+                if cb is None:  # ?a: b chains: the value stays, the top state changes
+                    base = states[-2]
+                    key = (typ, base, states[-1])
+                    top = units.get(key)
+                    if top is None:
+                        top = rows[base][origin]
+                        while True:
+                            a = rows[top].get(typ)
+                            if a is None or a.__class__ is int or a[1] is not None:
+                                break
+                            top = rows[base][a[2]]
+                        units[key] = top
+                    states[-1] = top
+                else:
+                    if size:
+                        args = values[-size:]
+                        del states[-size:]
+                        del values[-size:]
+                    else:
+                        args = []
+                    values.append(cb(args))
+                    states.append(rows[states[-1]][origin])
+                if tok is None and states[-1] == self.end:
+                    return values[-1]
+
+
+_engine: _Engine | None = None
+
+
+def _get_engine() -> _Engine:
+    global _engine
+    if _engine is None:
+        parser = _get_parser()
+        with _lock:
+            if _engine is None:
+                _engine = _Engine(parser)
+    return _engine
+
+
 _TOKEN_NAMES = {
     "$END": "end of query", "COMP_OP": "comparison operator", "NAME": "name",
     "DELIMITED": "quoted name", "STRING": "string", "NUMBER": "number", "LPAR": "'('",
@@ -740,6 +902,15 @@ def _end_position(text: str) -> tuple[int, int]:
 
 
 def _syntax_error(text: str, exc: Exception) -> ADQLError:
+    if isinstance(exc, _Unexpected):
+        if exc.expected is not None and exc.token is not None:
+            exc = lark.UnexpectedToken(exc.token, exc.expected)
+        elif exc.expected is not None:
+            line, col = _end_position(text)
+            return ADQLError("unexpected end of query" + _describe_expected(exc.expected),
+                             line, col)
+        else:
+            exc = lark.UnexpectedCharacters(text, exc.pos, exc.line, exc.column)
     if isinstance(exc, lark.UnexpectedCharacters):
         ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
         if ch == '"':
@@ -790,9 +961,11 @@ def parse(text: str, version: str = "2.1", udfs: Iterable[str] = ()) -> Query:
     if not text.strip():
         raise ADQLError("the query is empty", 1, 1)
     try:
-        root = _get_parser().parse(text)
+        root = _get_engine().parse(text)
     except ADQLError:
         raise
+    except _Unexpected as exc:
+        raise _syntax_error(text, exc) from None
     except lark.exceptions.VisitError as exc:  # pragma: no cover - defensive
         if isinstance(exc.orig_exc, ADQLError):
             raise exc.orig_exc from None

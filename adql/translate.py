@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import geometry as geo
 from . import nodes as n
@@ -13,7 +13,7 @@ from . import units as un
 from .errors import ADQLError, error_at
 from .functions import IMPLEMENTED_UDFS, TYPE_MAP
 from .parser import Query, parse
-from .schema import Column, OutputColumn, Schema, Table
+from .schema import Column, Footprint, OutputColumn, Schema, Table
 
 DIALECTS = ("sqlite", "mysql")
 MYSQL_NO_LIMIT = "18446744073709551615"
@@ -54,20 +54,54 @@ class V:
 class Col:
     """A column visible in a FROM scope."""
 
-    __slots__ = ("name", "delimited_name", "meta", "kind", "sql", "rng")
+    __slots__ = ("name", "meta", "kind", "_sql", "rng", "_lazy")
 
-    def __init__(self, name, meta, kind, sql, rng):
+    def __init__(self, name, meta, kind, sql, rng, lazy=None):
         self.name = name
         self.meta = meta
         self.kind = kind
-        self.sql = sql  # list of SQL expressions (width)
+        self._sql = sql  # list of SQL expressions (width), or None: made from _lazy
         self.rng = rng
+        self._lazy = lazy  # (prefix, quoted SQL names)
+
+    @property
+    def sql(self) -> list[str]:
+        s = self._sql
+        if s is None:
+            prefix, names = self._lazy
+            s = self._sql = [prefix + x for x in names]
+        return s
+
+    @sql.setter
+    def sql(self, value: list[str]) -> None:
+        self._sql = value
+
+
+def _lookup(holder, cols: list[Col], ident: n.Ident) -> list[Col]:
+    """The columns of ``cols`` that ``ident`` names, in order, through a by-name index
+    kept on ``holder`` (a Scope or Range; rebuilt when its column list changes)."""
+    idx = holder.index
+    if idx is None or idx[0] is not cols or idx[1] != len(cols):
+        d: dict[str, list[Col]] = {}
+        for c in cols:
+            d.setdefault(c.name.lower(), []).append(c)
+        idx = holder.index = (cols, len(cols), d)
+    hits = idx[2].get(ident.name.lower(), ())
+    if ident.delimited:
+        return [c for c in hits if c.name == ident.name]
+    return list(hits)
+
+
+#: the result column of a plain column reference, by (id(column), output name)
+_OUTPUTS: dict[tuple[int, str], tuple[Column, OutputColumn]] = {}
+#: per published table and quoting: (table, [(name, Column, kind, quoted SQL names)])
+_TABLE_COLS: dict[tuple[int, bool], tuple[Table, list]] = {}
 
 
 class Range:
     """One table or derived table in a FROM clause."""
 
-    __slots__ = ("alias", "table", "label", "cols", "sql_alias")
+    __slots__ = ("alias", "table", "label", "cols", "sql_alias", "index")
 
     def __init__(self, alias, table, label, sql_alias):
         self.alias = alias  # Ident or None
@@ -75,6 +109,7 @@ class Range:
         self.label = label  # name for messages
         self.sql_alias = sql_alias
         self.cols: list[Col] = []
+        self.index = None
 
     def matches(self, parts) -> bool:
         if self.alias is not None:
@@ -96,7 +131,7 @@ def _ident_eq(a: n.Ident, b: n.Ident) -> bool:
 
 
 class Scope:
-    __slots__ = ("ranges", "parent", "cols", "outputs")
+    __slots__ = ("ranges", "parent", "cols", "outputs", "index")
 
     def __init__(self, parent=None):
         self.ranges: list[Range] = []  # every table, for qualified names
@@ -105,6 +140,7 @@ class Scope:
         # and SELECT *: a USING/NATURAL join shows each join column once (merged)
         self.cols: list[Col] = []
         self.outputs = None
+        self.index = None
 
 
 def _kind_of(col: Column | OutputColumn) -> str:
@@ -147,6 +183,9 @@ class Translator:
         self.cte_sql: list[str] = []
         self.sub_count = 0
         self.outer_refs: list[Scope] = []  # scopes outer column references resolved in
+        # translating a derived table or CTE: a footprint column (s_region) is passed
+        # on with its vertices and, hidden, its centre and size (see output())
+        self.carry = False
 
     # -- quoting -------------------------------------------------------------
     def qi(self, name: str) -> str:
@@ -171,7 +210,9 @@ class Translator:
         root = self.q.root
         for cte in root.ctes or []:
             key = cte.name.name if cte.name.delimited else cte.name.name.lower()
+            self.carry = True
             sql, outs = self.query_expr(cte.query, None)
+            self.carry = False
             sql_name = self.new_alias(cte.name.name)
             self.ctes[key] = (cte.name, outs, sql_name)
             self.cte_sql.append(f"{self.qi(sql_name)} AS ({sql})")
@@ -293,7 +334,9 @@ class Translator:
             sql, rngs = self.table_ref(t, scope)
             return sql, rngs, list(rngs[0].cols)
         if isinstance(t, n.DerivedTable):
+            save, self.carry = self.carry, True
             sql, outs = self.query_expr(t.query, scope.parent)
+            self.carry = save
             alias = self.new_alias(t.alias.name)
             rng = Range(t.alias, None, t.alias.name, self.qi(alias))
             for oc, kind, names in outs:
@@ -326,10 +369,18 @@ class Translator:
         table: Table = found[0]
         label = t.alias.name if t.alias else table.table_name
         rng = Range(t.alias, table, label, self.qi(self.new_alias(label)))
-        for c in table.columns:
-            names = [c.name] + [f"{c.name}__{i}" for i in range(2, c.sql_width + 1)]
-            rng.cols.append(Col(c.name, c, _kind_of(c),
-                                [f"{rng.sql_alias}.{self.qi(x)}" for x in names], rng))
+        key = (id(table), self.my)
+        entry = _TABLE_COLS.get(key)
+        if entry is None or entry[0] is not table:
+            data = []
+            for c in table.columns:
+                names = [c.name] + [f"{c.name}__{i}" for i in range(2, c.sql_width + 1)]
+                data.append((c.name, c, _kind_of(c), [self.qi(x) for x in names]))
+            if len(_TABLE_COLS) > 4096:
+                _TABLE_COLS.clear()
+            entry = _TABLE_COLS[key] = (table, data)
+        prefix = rng.sql_alias + "."
+        rng.cols = [Col(name, c, kind, None, rng, (prefix, q)) for name, c, kind, q in entry[1]]
         return f"{table.sql} AS {rng.sql_alias}", [rng]
 
     def join(self, j: n.Join, scope: Scope):
@@ -439,6 +490,13 @@ class Translator:
 
     # -- SELECT --------------------------------------------------------------
     def select(self, s: n.Select, parent, order_by, top, offset):
+        carry, self.carry = self.carry, False  # not into subqueries of this SELECT
+        try:
+            return self.select_body(s, parent, order_by, top, offset, carry)
+        finally:
+            self.carry = carry
+
+    def select_body(self, s: n.Select, parent, order_by, top, offset, carry: bool):
         scope = Scope(parent)
         from_sql = []
         for t in s.from_:
@@ -481,16 +539,20 @@ class Translator:
         # (name__2, ...) that must not collide with any output name or each other
         taken = set(used)
         for name, v in named:
-            oc, sqls = self.output(name, v)
+            oc, sqls = self.output(name, v, carry)
             names = [name]
             for i in range(2, len(sqls) + 1):
-                base = hidden = f"{name}__{i}"
+                base = hidden = f"{name}__{i}" if i <= oc.sql_width else \
+                    f"{name}__{('ra', 'dec', 'size')[i - oc.sql_width - 1]}"
                 k = 1
                 while hidden.lower() in taken:
                     k += 1
                     hidden = f"{base}_{k}"
                 taken.add(hidden.lower())
                 names.append(hidden)
+            if len(names) > oc.sql_width:  # a carried footprint: its hidden columns
+                oc = replace(oc, footprint=Footprint(*names[oc.sql_width:],
+                                                     oc.footprint.max_size_sql))
             for x, nm in zip(sqls, names, strict=True):
                 sel_sql.append(f"{x} AS {self.qi(nm)}")
             outs.append((oc, v.kind, names))
@@ -548,15 +610,25 @@ class Translator:
             parts = [V(x, "float", dtype="double") for x in col.sql]
             fp = getattr(col.meta, "footprint", None)
             foot = None
-            if fp is not None and col.rng is not None and col.rng.table is not None:
+            if fp is not None and col.rng is not None:
+                # the centre and size columns of its table, or the hidden columns a
+                # derived table or CTE passes on with it
                 foot = tuple(f"{col.rng.sql_alias}.{self.qi(x)}" for x in fp[:3])
                 foot += (fp.max_size_sql,)
+                parts = parts[:col.meta.sql_width]
             return V(None, col.kind, meta=col.meta, parts=parts, foot=foot)
         return V(col.sql[0], col.kind, dtype=col.meta.datatype, meta=col.meta,
                  unit=col.meta.unit, col=True)
 
-    def output(self, name: str, v: V) -> tuple[OutputColumn, list[str]]:
+    def output(self, name: str, v: V, carry: bool = False) -> tuple[OutputColumn, list[str]]:
         m = v.meta
+        if v.foot is not None and m is not None and carry:
+            # into a derived table or CTE: the vertices, then (hidden) centre and size
+            sqls = [p.sql for p in v.parts]
+            oc = OutputColumn(name, m.datatype, m.arraysize, m.xtype, m.unit, m.ucd, m.utype,
+                              m.description, False, len(sqls),
+                              Footprint("", "", "", v.foot[3]))
+            return oc, sqls + list(v.foot[:3])
         if v.foot is not None and m is not None:
             # a footprint column (ObsCore's s_region, adql:REGION) as an STC-S string
             return OutputColumn(name, m.datatype, m.arraysize, m.xtype, m.unit, m.ucd, m.utype,
@@ -569,8 +641,15 @@ class Translator:
                                     m.utype, m.description, False, len(sqls)), sqls
             return OutputColumn(name, "double", arr, v.kind, "deg", sql_width=len(sqls)), sqls
         if m is not None:
-            return OutputColumn(name, m.datatype, m.arraysize, m.xtype, m.unit, m.ucd, m.utype,
-                                m.description, False, 1), [v.sql]
+            key = (id(m), name)
+            hit = _OUTPUTS.get(key)
+            if hit is None or hit[0] is not m:
+                if len(_OUTPUTS) > 65536:
+                    _OUTPUTS.clear()
+                hit = _OUTPUTS[key] = (m, OutputColumn(
+                    name, m.datatype, m.arraysize, m.xtype, m.unit, m.ucd, m.utype,
+                    m.description, False, 1))
+            return hit[1], [v.sql]
         kind = v.kind
         if kind == "int":
             return OutputColumn(name, v.dtype if v.dtype in INT_TYPES else "long",
@@ -610,7 +689,7 @@ class Translator:
             if len(parts) == 1:
                 # the columns the FROM items expose: one merged column for a USING join,
                 # which wins over same-named columns of other tables
-                hits = [c for c in s.cols if name.matches(c.name)]
+                hits = _lookup(s, s.cols, name)
                 if len(hits) > 1 and sum(c.rng is None for c in hits) == 1:
                     hits = [c for c in hits if c.rng is None]
                 if len(hits) > 1:
@@ -624,7 +703,7 @@ class Translator:
                 if len(rngs) > 1:
                     raise error_at(e, f"ambiguous table '{'.'.join(p.name for p in parts[:-1])}'")
                 if rngs:
-                    hits = [c for c in rngs[0].cols if name.matches(c.name)]
+                    hits = _lookup(rngs[0], rngs[0].cols, name)
                     if not hits:
                         raise error_at(name, f"unknown column '{name}' in table "
                                        f"'{rngs[0].label}'"
@@ -1365,15 +1444,28 @@ class Translator:
         return f"(CASE WHEN {parts[0].sql} IS NOT NULL THEN {text} END)"
 
     def footprint_pred(self, name: str, a: V, b: V, node) -> str:
-        """CONTAINS / INTERSECTS of a POINT or CIRCLE with a footprint column (a
-        field-of-view square, e.g. ivoa.obscore.s_region): exact SQL (see
-        :func:`adql.geometry.circle_fov_sql`) behind a declination band."""
+        """CONTAINS / INTERSECTS of a POINT, CIRCLE or constant POLYGON (BOX) with a
+        footprint column (a field-of-view square, e.g. ivoa.obscore.s_region): exact
+        SQL (see :func:`adql.geometry.circle_fov_sql`,
+        :func:`adql.geometry.polygon_fov_sql`) behind a declination band."""
         foot, other = (a, b) if a.foot is not None else (b, a)
-        if other.foot is not None or other.kind not in ("point", "circle"):
-            what = "another region column" if other.foot is not None else "a POLYGON or BOX"
-            raise error_at(node, f"{name} of the region column '{foot.meta.name}' with {what} "
-                           "is not supported by this service; use a POINT or a CIRCLE")
+        if other.foot is not None:
+            raise error_at(node, f"{name} of the region column '{foot.meta.name}' with "
+                           "another region column is not supported by this service; use a "
+                           "POINT, CIRCLE, POLYGON or BOX")
         cra, cdec, size, largest = foot.foot
+        if other.kind == "polygon":
+            verts = _const_vertices(other)
+            if verts is None:
+                raise error_at(node, f"{name} of the region column '{foot.meta.name}' with a "
+                               "POLYGON needs constant vertices on this service")
+            relation = ("intersects" if name == "INTERSECTS" else
+                        "polygon_in_square" if other is a else "square_in_polygon")
+            try:
+                return geo.polygon_fov_sql(verts, cra, cdec, size, largest, relation,
+                                           self.dialect)
+            except ValueError as exc:
+                raise error_at(node, f"{name}: {exc}") from None
         x, y = other.parts[0].sql, other.parts[1].sql
         if other.kind == "point":
             if name == "CONTAINS" and other is b:
