@@ -33,6 +33,7 @@ def meta_values(band: str = "johnson.u") -> dict[str, str]:
         "instrument.field_of_view": "0.5", "organisation.organisation_did": "http://upjs.sk",
         "dataid.publisher_did": "ivo://skvo/upjs", "access.access": "open",
         "organisation.email": "a@b.c", "target.target": "beta Lyr, \"Sheliak\"",
+        "facility.longitude": "22.27", "facility.latitude": "48.94", "facility.height": "460",
     })
     return values
 

@@ -7,6 +7,7 @@ import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -14,6 +15,9 @@ from voservice.config import ConfigError, Settings, load_config
 from voservice.stores.metadata import SchemaMismatch
 from voservice.stores.timeseries.base import StoreError
 from voservice.users import UserError
+
+if TYPE_CHECKING:
+    from voservice.resolver import TargetMatch
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -152,6 +156,8 @@ def cmd_target(args: argparse.Namespace) -> int:
                         + ", ".join(f"{m.target} ({m.catalogue} {m.catalogue_value})"
                                     for m in found))
     match = found[0]
+    if args.action in EPHEMERIS_ACTIONS:
+        return _target_ephemeris(engine, args, match)
     if args.action in ("alias", "unalias") and not args.alias:
         raise UserError(f"target {args.action} needs the alias")
     with engine.begin() as conn:
@@ -168,6 +174,66 @@ def cmd_target(args: argparse.Namespace) -> int:
         for alias, origin in resolver.aliases_of(conn, [match.target_id])[match.target_id]:
             if args.action == "aliases":
                 print(f"{alias}\t{origin}")
+    return 0
+
+
+#: `skvo target` actions on ephemerides (voservice.ephemeris)
+EPHEMERIS_ACTIONS = ("ephemerides", "ephemeris", "unephemeris", "default-ephemeris")
+
+
+def _target_ephemeris(engine: sa.Engine, args: argparse.Namespace,
+                      match: TargetMatch) -> int:
+    """``skvo target ephemerides|ephemeris|unephemeris|default-ephemeris``."""
+    from voservice import ephemeris as eph
+
+    target_id, name = match.target_id, match.target
+    given = {"period": args.period, "epoch": args.epoch, "timescale": args.timescale,
+             "refpos": args.refpos, "var_type": args.var_type, "reference": args.ref}
+    if args.action != "ephemeris":
+        stray = [eph.CLI_PARAMETERS[k] for k, v in given.items() if v is not None]
+        if args.make_default and args.action != "default-ephemeris":
+            stray.append("--default")
+        if stray:
+            raise UserError(f"target {args.action} takes no {', '.join(stray)}")
+    ident = None
+    if args.action in ("unephemeris", "default-ephemeris"):
+        if not args.alias:
+            raise UserError(f"target {args.action} needs the ephemeris id "
+                            "(the first column of `skvo target ephemerides`)")
+        try:
+            ident = int(args.alias)
+        except ValueError:
+            raise UserError(f"ephemeris id: {args.alias!r} is not a number (the first column "
+                            "of `skvo target ephemerides`)") from None
+    elif args.alias:
+        raise UserError(f"target {args.action} takes no {args.alias!r} (options start with --)")
+    with engine.begin() as conn:
+        if args.action == "ephemeris":
+            spec, problems = eph.parse_ephemeris(given, eph.CLI_PARAMETERS)
+            if spec is None:
+                problems = problems or [("--period", "required"), ("--epoch", "required")]
+                raise UserError("; ".join(f"{p}: {m}" for p, m in problems))
+            record, added = eph.add_ephemeris(conn, target_id, spec, "operator",
+                                              make_default=args.make_default)
+            if added:
+                print(f"{name} now has the ephemeris {record.ephemeris_id}"
+                      f"{' (its default)' if record.is_default else ''}")
+            else:
+                print(f"{name} already has this ephemeris ({record.ephemeris_id}"
+                      f"{', its default' if record.is_default else ''})")
+        elif args.action == "unephemeris":
+            gone, promoted = eph.remove_ephemeris(conn, target_id, ident)
+            if gone is None:
+                raise UserError(f"{name} has no ephemeris {ident}")
+            print(f"{name} no longer has the ephemeris {ident}"
+                  + (f"; its default is now {promoted.ephemeris_id}" if promoted else ""))
+        elif args.action == "default-ephemeris":
+            if not eph.set_default(conn, target_id, ident):
+                raise UserError(f"{name} has no ephemeris {ident}")
+            print(f"the default ephemeris of {name} is now {ident}")
+        for record in eph.ephemerides(conn, target_id):
+            if args.action == "ephemerides":
+                print(eph.describe(record))
     return 0
 
 
@@ -223,10 +289,24 @@ def build_parser() -> argparse.ArgumentParser:
                    "asks for it when absent)")
     p.add_argument("--admin", action="store_true", help="the user sees all data")
     p = add("target", cmd_target, "list (aliases), add (alias) or remove (unalias) the "
-            "other names of a target")
-    p.add_argument("action", choices=["aliases", "alias", "unalias"])
+            "other names of a target; list (ephemerides), add (ephemeris), remove "
+            "(unephemeris) its ephemerides or pick the default one (default-ephemeris)")
+    p.add_argument("action", choices=["aliases", "alias", "unalias", *EPHEMERIS_ACTIONS])
     p.add_argument("target", help="a name of the target (any alias, e.g. bet_Lyr)")
-    p.add_argument("alias", nargs="?", help="the alias to add or remove")
+    p.add_argument("alias", nargs="?", metavar="ALIAS|ID",
+                   help="the alias to add or remove, or the ephemeris id (unephemeris, "
+                   "default-ephemeris)")
+    p.add_argument("--period", help="ephemeris: period, days")
+    p.add_argument("--epoch", help="ephemeris: epoch of zero phase, a Julian Date "
+                   "(2458100.81, also HJD/BJD 2458100.81) or MJD 58100.31")
+    p.add_argument("--timescale", help="ephemeris: time scale of the epoch, UTC (default), "
+                   "TT, TDB, TAI, TCB, TCG")
+    p.add_argument("--refpos", help="ephemeris: where the epoch refers to: heliocenter "
+                   "(default), barycenter, geocenter, topocenter")
+    p.add_argument("--type", dest="var_type", help="ephemeris: variability type, e.g. EA")
+    p.add_argument("--ref", help="ephemeris: where it comes from (bibcode or text)")
+    p.add_argument("--default", dest="make_default", action="store_true",
+                   help="ephemeris: make it the target's default")
     return parser
 
 

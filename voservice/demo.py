@@ -72,6 +72,11 @@ STARS: tuple[Star, ...] = (
 )
 
 
+#: GCVS variability type of each light-curve shape
+VAR_TYPES = {"algol": "EA", "betalyr": "EB", "wuma": "EW", "cepheid": "DCEP", "rrab": "RRAB",
+             "mira": "M"}
+
+
 def _shape(kind: str, phase: np.ndarray) -> np.ndarray:
     """Light-curve shape: 0 at maximum light, 1 at minimum light."""
     if kind == "algol":  # narrow primary, shallow secondary
@@ -143,6 +148,7 @@ class Source:
     images: str  # folder of the frames: imgs or media
     short_names: bool  # *_data.csv instead of *_data_id.csv
     utc_start: float  # hour the nights start (UTC)
+    location: tuple[float, float, float] | None = None  # east lon deg, lat deg, height m
 
 
 SOURCES: tuple[Source, ...] = (
@@ -152,21 +158,24 @@ SOURCES: tuple[Source, ...] = (
            "ZC600 with FLI ProLine", "upjs-zc600-fli", "Zeiss ZC600 0.6 m Cassegrain",
            "FLI ProLine PL1001E", 0.21, ("johnson.b", "johnson.v", "johnson.r", "cousins.i"),
            "abs", "heliocenter", ("open", "open", "on_demand"),
-           ("bet_Lyr", "bet_Per", "W_UMa", "RR_Lyr", "R_Cas"), "imgs", False, 17.5),
+           ("bet_Lyr", "bet_Per", "W_UMa", "RR_Lyr", "R_Cas"), "imgs", False, 17.5,
+           (22.2736, 48.9353, 460.0)),
     Source("vhao", "Vihorlat Observatory Humenne", "http://www.vihorlatobservatory.sk",
            "info@vihorlatobservatory.sk", "Vihorlat National Telescope", "vnt",
            "1 m telescope of the Vihorlat Observatory at Kolonica, Slovakia",
            "VNT with Moravian G4", "vhao-vnt-g4", "VNT 1 m Cassegrain",
            "Moravian Instruments G4-9000", 0.34, ("johnson.b", "johnson.v", "cousins.r"),
            "dif", "topocenter", ("restricted", "open"),
-           ("bet_Per", "del_Cep", "W_UMa", "R_Cas"), "media", True, 18.0),
+           ("bet_Per", "del_Cep", "W_UMa", "R_Cas"), "media", True, 18.0,
+           (22.2736, 48.9353, 460.0)),
     Source("skalnate", "Astronomical Institute of the Slovak Academy of Sciences",
            "https://www.astro.sk", "astro@ta3.sk", "Skalnate Pleso Observatory", "skalnate",
            "High-mountain observatory in the High Tatras, Slovakia",
            "1.3 m Nasmyth-Cassegrain with FLI", "skalnate-g1-fli", "1.3 m Nasmyth-Cassegrain",
            "FLI ProLine PL1001E", 0.23, ("johnson.u", "johnson.b", "johnson.v", "sdss.g"),
            "abs", "heliocenter", ("on_demand", "open"),
-           ("bet_Lyr", "del_Cep", "RR_Lyr"), "imgs", False, 18.5),
+           ("bet_Lyr", "del_Cep", "RR_Lyr"), "imgs", False, 18.5,
+           (20.2342, 49.1894, 1786.0)),
     Source("saao", "South African Astronomical Observatory", "https://www.saao.ac.za",
            "data@saao.ac.za", "Sutherland", "sutherland",
            "SAAO observing station at Sutherland, South Africa",
@@ -314,6 +323,8 @@ def _meta_row(plan: _Plan, band: str) -> list[list[str]]:
         "facility.facility": s.facility,
         "facility.facility_uid": s.facility_uid,
         "facility.description": s.facility_description,
+        **({"facility.longitude": f"{s.location[0]}", "facility.latitude": f"{s.location[1]}",
+            "facility.height": f"{s.location[2]:g}"} if s.location else {}),
         "organisation.organisation": s.organisation,
         "organisation.organisation_did": s.organisation_did,
         "organisation.email": s.email,
@@ -321,6 +332,14 @@ def _meta_row(plan: _Plan, band: str) -> list[list[str]]:
         "dataid.publisher": s.organisation,
         "dataid.publisher_did": f"ivo://skvo.example.org/{s.name}",
         "access.access": plan.access,
+        # the ephemeris the synthetic light curves were computed with (the periods are
+        # the published ones; the epochs are the model's, so that folding phases them)
+        "ephemeris.period": f"{star.period}",
+        "ephemeris.epoch": f"{star.epoch + 2400000.5:.5f}",
+        "ephemeris.epoch_timescale": "UTC",
+        "ephemeris.epoch_refpos": "heliocenter",
+        "ephemeris.var_type": VAR_TYPES[star.shape],
+        "ephemeris.reference": "SKVO sample data: period as published (GCVS), model epoch",
     }
     return [list(values), list(values.values())]
 

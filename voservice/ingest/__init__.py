@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
 import sqlalchemy as sa
 
 from voservice.config import Settings
@@ -79,7 +80,7 @@ class IngestReport:
         out += [str(p) for p in sorted(self.problems)]
         out += [
             f"{key}: changed since it was loaded (its meta or data file differs); not loaded, "
-            "run `skvo ingest --replace` to delete the old series and load the new files"
+            "run `skvo ingest --replace` to load the new files in place of the old series"
             for key in self.changed
         ]
         return out + self.stop_lines()
@@ -144,6 +145,40 @@ def _check_frames(files: SeriesFiles, n_points: int | None, probs: list[Problem]
             probs.append(Problem(frame.rel, 0, "-", f"not a {kind} file"))
 
 
+def frame_gap_notices(files: SeriesFiles) -> list[str]:
+    """A notice for a frame folder whose numbering has a gap (the series still loads).
+
+    Frames may belong to every point or to every k-th one (rows without
+    frames are allowed): the numbering's step is the most common difference
+    between consecutive indexes (their greatest common divisor when some
+    difference is not a multiple of it), and an index of that progression
+    between the first and the last frame that has no file is a gap, usually
+    a frame lost on the way.
+    """
+    have = sorted({f.index for f in files.frames})
+    if len(have) < 2:
+        return []
+    diffs = np.diff(have)
+    values, counts = np.unique(diffs, return_counts=True)
+    step = int(values[np.argmax(counts)])
+    if np.any(diffs % step):
+        step = int(np.gcd.reduce(diffs))
+    if step <= 0:
+        return []
+    present = set(have)
+    missing = [i for i in range(have[0], have[-1] + 1, step) if i not in present]
+    if not missing:
+        return []
+    folder = files.frames[0].rel.rpartition("/")[0] or files.dir_rel
+    what = "frame" if len(missing) == 1 else "frames"
+    listed = ", ".join(map(str, missing[:10])) + (
+        f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+    return [str(Problem(folder, 0, "-",
+                        f"gap in the frame numbering (indexes {have[0]} to {have[-1]} in "
+                        f"steps of {step}): "
+                        f"{what} {listed} missing; the series loads without them"))]
+
+
 def _read(path: Path, root: Path, probs: Problems) -> bytes | None:
     """A CSV file's bytes, read only from inside the tree; None (and a problem) if refused."""
     try:
@@ -184,6 +219,8 @@ def prepare(files: SeriesFiles, base: Path, notices: list[str] | None = None,
         if notices is not None:
             notices += probs.notices
     _check_frames(files, len(data) if data is not None else None, problems)
+    if notices is not None:
+        notices += frame_gap_notices(files)
     if problems or meta is None or data is None:
         return None, problems
     return Prepared(files.key, meta, data, files.frames), []
@@ -220,9 +257,10 @@ def ingest(
     """Validate the tree at ``path`` and load its good series.
 
     ``stores`` may be None for a dry run (then nothing is compared with the
-    database).  ``replace`` deletes a loaded series whose files changed and
-    loads the new files.  A progress bar goes to ``stream`` when it is a
-    terminal and ``progress`` is true.  Point times are validated against
+    database).  ``replace`` loads the new files of a loaded series whose files
+    changed in its place (same observation uuid, DID and URLs; the old rows,
+    points and frames go in the same all-or-nothing step).  A progress bar goes to
+    ``stream`` when it is a terminal and ``progress`` is true.  Point times are validated against
     ``resolution``, by default the one ``stores.timeseries`` declares
     (without stores: microseconds).
     """
@@ -313,10 +351,8 @@ def _load_one(loader: Loader | None, prepared: Prepared, files: SeriesFiles,
         report.points += len(prepared.data)
         report.frames += len(prepared.frames)
         return
-    try:
-        if existing is not None:
-            loader.delete(existing.observation_id)
-        result = loader.load(prepared)
+    try:  # a replaced observation keeps its uuid, DID and URLs; all or nothing
+        result = loader.load(prepared, replacing=existing)
     except UndoError as exc:
         report.failed.append(key)
         report.problems.append(Problem(files.dir_rel, 0, "-",

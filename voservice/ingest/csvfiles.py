@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from voservice import tables
+from voservice.ephemeris import CSV_COLUMNS, EphemerisSpec, parse_ephemeris
 from voservice.ingest.problems import Problems
 from voservice.stores.timeseries.base import off_resolution, resolution_unit, same_instant
 
@@ -56,6 +57,10 @@ META_COLUMNS: dict[str, bool] = {
     "facility.facility": True,
     "facility.facility_uid": True,
     "facility.description": False,
+    # where the facility is (WGS84; east longitudes positive): barycentric times need it
+    "facility.longitude": False,
+    "facility.latitude": False,
+    "facility.height": False,
     "organisation.organisation": True,
     "organisation.organisation_did": True,
     "organisation.email": False,
@@ -64,6 +69,9 @@ META_COLUMNS: dict[str, bool] = {
     "dataid.publisher_did": True,
     "access.access": True,
 }
+#: optional meta columns of an ephemeris of the target (voservice.ephemeris; period
+#: and epoch required together), checked as one
+EPHEMERIS_COLUMNS: dict[str, bool] = dict.fromkeys(CSV_COLUMNS.values(), False)
 
 DATA_COLUMNS = (
     "ts.timestamp",
@@ -201,6 +209,7 @@ class Meta:
     right_ascension: float
     declination: float
     field_of_view: float | None
+    ephemeris: EphemerisSpec | None = None  # from the ephemeris.* columns
 
     def get(self, column: str) -> str | None:
         """A stripped value, None when absent or empty."""
@@ -242,7 +251,7 @@ def read_meta(path: Path | bytes, rel: str, bandpass_folder: str, night: str,
     table = _read_table(raw, probs)
     if table is None:
         return None
-    header_ok = _check_header(table.header, META_COLUMNS, probs)
+    header_ok = _check_header(table.header, {**META_COLUMNS, **EPHEMERIS_COLUMNS}, probs)
     n_rows = len(table.lines)
     if n_rows != 1:
         line = int(table.lines[1]) if n_rows > 1 else 2
@@ -277,6 +286,14 @@ def read_meta(path: Path | bytes, rel: str, bandpass_folder: str, night: str,
     ra = number("target.right_ascension", lambda v: 0 <= v < 360, "must be in [0, 360)")
     dec = number("target.declination", lambda v: -90 <= v <= 90, "must be in [-90, 90]")
     fov = number("instrument.field_of_view", lambda v: 0 < v <= 360, "must be in (0, 360]")
+    lon = number("facility.longitude", lambda v: -180 <= v <= 360,
+                 "must be in [-180, 360] degrees, east positive")
+    lat = number("facility.latitude", lambda v: -90 <= v <= 90, "must be in [-90, 90] degrees")
+    number("facility.height", lambda v: -500 <= v <= 10_000, "must be in [-500, 10000] m")
+    if (lon is None) != (lat is None) and len(probs) == before:
+        given, missing = (("facility.longitude", "facility.latitude") if lat is None
+                          else ("facility.latitude", "facility.longitude"))
+        probs.add(line, missing, f"{given} is given: give {missing} too (or neither)")
     for name, allowed in (
         ("bandpass.spectral_band_type", SPECTRAL_BAND_TYPES),
         ("access.access", ACCESS_RIGHTS),
@@ -295,11 +312,16 @@ def read_meta(path: Path | bytes, rel: str, bandpass_folder: str, night: str,
     if uid and uid != bandpass_folder:
         probs.add(line, "bandpass.bandpass_uid",
                   f"{uid!r} differs from the bandpass folder {bandpass_folder!r}")
+    ephemeris, wrong = parse_ephemeris(
+        {field: values.get(column) for field, column in CSV_COLUMNS.items()}, CSV_COLUMNS)
+    for column, message in wrong:
+        probs.add(line, column, message)
     if len(probs) > before or ra is None or dec is None:
         return None
     ins = instrument_hash(*(values.get(f"instrument.{k}", "") for k in (
         "instrument", "telescope", "camera", "spectroscope", "field_of_view")))
-    return Meta(values, md5_hex(raw), observation_hash(night, values), ins, ra, dec, fov)
+    return Meta(values, md5_hex(raw), observation_hash(night, values), ins, ra, dec, fov,
+                ephemeris)
 
 
 # --------------------------------------------------------------------------
@@ -451,6 +473,38 @@ def _check_resolution(time_us: np.ndarray, stamps: np.ndarray, lines: np.ndarray
     ))
 
 
+#: magnitudes outside this range are no measurement (the Sun is -26.7, the faintest
+#: objects ever measured are about 31; differential magnitudes lie near 0)
+MAGNITUDE_RANGE = (-30.0, 40.0)
+#: largest plausible 1-sigma magnitude error
+MAX_MAGNITUDE_ERROR = 1.0
+
+
+def _check_plausible(magnitude: np.ndarray, error: np.ndarray, calibration: np.ndarray,
+                     lines: np.ndarray, probs: Problems) -> None:
+    """Report magnitudes and errors no photometry yields (a unit or column mix-up).
+
+    A magnitude outside :data:`MAGNITUDE_RANGE`, an error above
+    :data:`MAX_MAGNITUDE_ERROR` and, for absolute (``abs``) magnitudes, an
+    error larger than the magnitude itself are problems of their line.
+    Differential (``dif``) magnitudes lie around 0 and may be negative, so
+    only the 1 mag limit applies to their errors.
+    """
+    lo, hi = MAGNITUDE_RANGE
+    with np.errstate(invalid="ignore"):
+        outside = np.flatnonzero((magnitude < lo) | (magnitude > hi))
+        too_large = error > MAX_MAGNITUDE_ERROR
+        above_mag = (~too_large) & (calibration == "abs") & (error > np.abs(magnitude))
+    probs.add_rows("ts.magnitude", [
+        (int(lines[i]), f"{magnitude[i]:g} is not a plausible magnitude "
+         f"(must lie in [{lo:g}, {hi:g}])") for i in outside])
+    errors = [(int(lines[i]), f"error {error[i]:g} mag is above {MAX_MAGNITUDE_ERROR:g} mag: "
+               "not a plausible measurement") for i in np.flatnonzero(too_large)]
+    errors += [(int(lines[i]), f"error {error[i]:g} is larger than the magnitude "
+                f"{magnitude[i]:g} itself") for i in np.flatnonzero(above_mag)]
+    probs.add_rows("ts.magnitude_error", sorted(errors))
+
+
 def read_data(path: Path | bytes, rel: str, night: dt.date, probs: Problems,
               resolution: TimeResolution = MICROSECONDS) -> Data | None:
     """Read and validate a data CSV; the points come back sorted by time.
@@ -484,6 +538,7 @@ def read_data(path: Path | bytes, rel: str, night: dt.date, probs: Problems,
         negative = np.flatnonzero(values < 0)
         probs.add_rows(name, [(int(lines[i]), f"must be >= 0, not {values[i]:g}")
                               for i in negative])
+    _check_plausible(magnitude, error, calibration, lines, probs)
     # the folder names the UTC date the observation starts (a day's slack for
     # providers who name it by local date); a campaign may run for weeks
     lo = np.datetime64(night - dt.timedelta(days=1), "us")

@@ -25,7 +25,9 @@ import sqlalchemy as sa
 
 from voservice import bandpasses, tables
 from voservice.catalog import refresh_public_flags
+from voservice.ephemeris import add_ephemeris
 from voservice.ingest.csvfiles import Data, Meta
+from voservice.ingest.points import delete_points, insert_points
 from voservice.ingest.tree import Frame, SeriesKey
 from voservice.resolver import add_aliases, ingest_aliases
 
@@ -68,6 +70,19 @@ class Existing:
     meta_md5: str
     data_md5: str
     key: SeriesKey
+
+
+@dataclass
+class _Replaced:
+    """What a replaced observation had: its ids (kept), points and frames (removed)."""
+
+    observation_id: int
+    observation_uuid: str
+    ids: dict[str, Any]  # target_id, instrument_id, ... of the old row
+    photometry_id: int | None
+    ref: Any  # SeriesRef of the old points (None without a photometry row)
+    frame_ids: dict[int, int]  # frame_index -> frame_id
+    media_refs: list[str]
 
 
 @dataclass
@@ -154,7 +169,13 @@ class Loader:
         facility = self._get_or_create(conn, "facility",
                                        {"facility_uid": g("facility.facility_uid")},
                                        {"facility": g("facility.facility"),
-                                        "description": g("facility.description")})
+                                        "description": g("facility.description"),
+                                        **_location(meta)})
+        where = _location(meta)
+        if where["longitude"] is not None:  # a facility loaded without one gets it now
+            fac = t("facility")
+            conn.execute(fac.update().where(fac.c.facility_id == facility,
+                                            fac.c.longitude.is_(None)).values(**where))
         instrument = self._get_or_create(conn, "instrument",
                                          {"instrument_uid": g("instrument.instrument_uid")}, {
             "instrument": g("instrument.instrument"),
@@ -191,8 +212,18 @@ class Loader:
 
     # ---------------------------------------------------------------- loading
 
-    def load(self, series: Prepared) -> LoadResult:
+    def load(self, series: Prepared, replacing: Existing | None = None) -> LoadResult:
         """Write one series to all three stores, or nothing at all (then raise).
+
+        ``replacing`` (``skvo ingest --replace``): the loaded observation these
+        files replace.  It keeps its identity: observation id and uuid (so its
+        publisher DID and every URL), photometry id, and the frame ids of the
+        frame indexes it still has.  Its old rows go in the transaction that
+        inserts the new ones; its old points are replaced in that transaction
+        (SQL store) or kept in memory and written back if anything fails
+        (other stores); its old frames are deleted only after the commit (the
+        new ones are stored under a new media key).  A failure leaves the old
+        series as it was.
 
         When the time-series store can write through our connection (the SQL
         store), points and metadata commit in one transaction.  Otherwise the
@@ -204,8 +235,11 @@ class Loader:
         from voservice.stores.timeseries.base import Points, SeriesRef
 
         key, meta, data = series.key, series.meta, series.data
-        obs_uuid = str(uuid.uuid4())
-        series_key = f"{obs_uuid}/{key.bandpass}"
+        old = self._replaced(replacing) if replacing is not None else None
+        obs_uuid = old.observation_uuid if old is not None else str(uuid.uuid4())
+        # a replacement's frames go under a new key: the old ones stay until the commit
+        series_key = (f"{obs_uuid}/{key.bandpass}" if old is None
+                      else f"{obs_uuid}~{uuid.uuid4().hex[:8]}/{key.bandpass}")
         points = Points(
             time_us=data.time_us, magnitude=data.magnitude,
             magnitude_error=data.magnitude_error, exposure=data.exposure,
@@ -224,14 +258,21 @@ class Loader:
 
         stored: list[Any] = []
         ref: SeriesRef | None = None
+        restore: tuple[SeriesRef, Points] | None = None  # old points to put back on failure
+        kept_id = old.photometry_id if old is not None else None
         self._cache.pending.clear()
         try:
             for frame in series.frames:
                 stored.append(self.media.put(series_key, frame.index, frame.read(),
                                              frame.content_type))
             if not self._put_conn_arg:  # points first, under an id taken in advance
-                with self.engine.connect() as conn:
-                    reserved = self._next_photometry_id(conn)
+                if kept_id is not None:
+                    reserved = kept_id
+                    restore = (old.ref, Points.concat(list(self.timeseries.read(old.ref))))
+                    self.timeseries.delete(old.ref)  # the store keys series by the uuid
+                else:
+                    with self.engine.connect() as conn:
+                        reserved = self._next_photometry_id(conn)
                 ref = make_ref(reserved)
                 # no delete first: a put replaces what the store holds for the ref (the
                 # SQL store's leftovers of an interrupted run under a reused id; OpenTSDB
@@ -241,14 +282,18 @@ class Loader:
             with self.engine.connect() as conn:
                 trans = conn.begin()
                 try:
+                    if old is not None:
+                        self._remove_rows(conn, old)
                     if ref is not None:
                         phot_id = self._insert(conn, series, obs_uuid, series_key, stored,
-                                               ref.series_id)
+                                               ref.series_id, old)
                     else:  # one transaction for metadata and points
                         phot_id = self._insert(conn, series, obs_uuid, series_key, stored,
-                                               None)
+                                               kept_id, old)
                         self.timeseries.put(make_ref(phot_id), points,
                                             **{self._put_conn_arg: conn})
+                    if old is not None:
+                        self._refresh_old(conn, old)
                 except BaseException:
                     with contextlib.suppress(sa.exc.DBAPIError):  # a lost connection
                         trans.rollback()
@@ -260,28 +305,89 @@ class Loader:
                         raise CommitUnknown(str(key)) from exc
                     raise
         except CommitUnknown as lost:
-            kept = self._was_kept(obs_uuid)
+            kept = self._was_kept(obs_uuid, meta.md5, data.md5)
             if kept is None:  # still no database: leave points and frames for a kept series
                 for cache_key in self._cache.pending:
                     self._cache.ids.pop(cache_key, None)
                 self._cache.pending.clear()
                 raise
             if not kept:
-                self._undo(ref, stored)
+                self._undo(ref, stored, restore)
                 raise lost.__cause__ from None  # type: ignore[misc]
         except BaseException:
-            self._undo(ref, stored)
+            self._undo(ref, stored, restore)
             raise
         self._cache.pending.clear()
+        if old is not None:  # committed: the old frames are no longer referenced
+            new_refs = {item.ref for item in stored}
+            for media_ref in old.media_refs:
+                if media_ref not in new_refs:
+                    with contextlib.suppress(Exception):  # an unreferenced file at worst
+                        self.media.delete(media_ref)
         return LoadResult(obs_uuid, int(phot_id), len(data), len(series.frames))
 
-    def _was_kept(self, obs_uuid: str) -> bool | None:
-        """After a commit without an answer: is the observation there? None: cannot tell."""
+    def _replaced(self, existing: Existing) -> _Replaced:
+        """Read what a loaded observation has before a replacement takes its place."""
+        from voservice.stores.timeseries.base import SeriesRef
+
+        obs, phot, frame = t("observation"), t("photometry"), t("frame")
+        ins, dataid = t("instrument"), t("dataid")
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(obs, ins.c.instrument_hash, dataid.c.organisation_id)
+                .join(ins, ins.c.instrument_id == obs.c.instrument_id)
+                .join(dataid, dataid.c.dataid_id == obs.c.dataid_id)
+                .where(obs.c.observation_id == existing.observation_id)).one()
+            p = conn.execute(sa.select(phot).where(phot.c.observation_id == row.observation_id)
+                             .order_by(phot.c.photometry_id)).first()
+            frames = conn.execute(sa.select(frame.c.frame_index, frame.c.frame_id,
+                                            frame.c.media_ref).where(
+                frame.c.photometry_id == (p.photometry_id if p is not None else -1))).all()
+        ref = None if p is None else SeriesRef(
+            series_id=int(p.photometry_id), observation_uuid=row.observation_uuid,
+            target=row.target_folder, bandpass_uid=row.bandpass_folder, source=row.source,
+            instrument_hash=row.instrument_hash, start_us=_us(p.start_date),
+            end_us=_us(p.end_date))
+        ids = {name: getattr(row, name) for name in (
+            "target_id", "instrument_id", "facility_id", "dataid_id", "organisation_id")}
+        return _Replaced(int(row.observation_id), row.observation_uuid, ids,
+                         int(p.photometry_id) if p is not None else None, ref,
+                         {int(f.frame_index): int(f.frame_id) for f in frames},
+                         [f.media_ref for f in frames])
+
+    def _remove_rows(self, conn: sa.Connection, old: _Replaced) -> None:
+        """Delete the rows of a replaced observation and of every table that refers to
+        its observation or photometry rows (frames and any table added later)."""
+        obs, phot = t("observation"), t("photometry")
+        delete_points(conn, old.observation_id)  # skvo.point (also found by its key below)
+        phot_ids = conn.execute(sa.select(phot.c.photometry_id).where(
+            phot.c.observation_id == old.observation_id)).scalars().all()
+        for table in reversed(tables.METADATA.sorted_tables):
+            if table is obs or table is phot:
+                continue
+            for fk in table.foreign_keys:
+                if fk.column.table is phot and phot_ids:
+                    conn.execute(table.delete().where(fk.parent.in_(phot_ids)))
+                elif fk.column.table is obs:
+                    conn.execute(table.delete().where(fk.parent == old.observation_id))
+        conn.execute(phot.delete().where(phot.c.observation_id == old.observation_id))
+        conn.execute(obs.delete().where(obs.c.observation_id == old.observation_id))
+
+    def _refresh_old(self, conn: sa.Connection, old: _Replaced) -> None:
+        """The public flags of the rows the replaced observation referred to."""
+        for name in ("skvo.target", "skvo.target_alias", "skvo.ephemeris"):
+            refresh_public_flags(conn, name, "target_id", old.ids["target_id"])
+        refresh_dimension_flags(conn, old.ids)
+
+    def _was_kept(self, obs_uuid: str, meta_md5: str, data_md5: str) -> bool | None:
+        """After a commit without an answer: is the observation there (with these files: a
+        replaced one had the uuid before)? None: cannot tell."""
         obs = t("observation")
         try:
             with self.engine.connect() as conn:
                 return conn.execute(sa.select(obs.c.observation_id).where(
-                    obs.c.observation_uuid == obs_uuid)).first() is not None
+                    obs.c.observation_uuid == obs_uuid, obs.c.meta_md5 == meta_md5,
+                    obs.c.data_md5 == data_md5)).first() is not None
         except sa.exc.DBAPIError:
             return None
 
@@ -292,11 +398,17 @@ class Loader:
         return self._last_id
 
     def _insert(self, conn: sa.Connection, series: Prepared, obs_uuid: str, series_key: str,
-                stored: list[Any], phot_id: int | None) -> int:
-        """Insert the metadata rows of a series; returns the photometry id."""
+                stored: list[Any], phot_id: int | None, old: _Replaced | None = None) -> int:
+        """Insert the metadata rows of a series; returns the photometry id.
+
+        ``old``: the observation it replaces, whose observation id and frame ids
+        (by frame index) the new rows take.
+        """
         key, meta, data = series.key, series.meta, series.data
         ids = self._dimensions(conn, meta)
+        kept = {"observation_id": old.observation_id} if old is not None else {}
         obs_id = conn.execute(t("observation").insert().values(
+            **kept,
             observation_uuid=obs_uuid,
             observation_hash=meta.hash,
             source=key.source,
@@ -327,19 +439,31 @@ class Loader:
                 "content_type": item.content_type, "file_size": item.size,
                 "md5": item.md5, "media_ref": item.ref,
             })
-        if frame_rows:
-            conn.execute(t("frame").insert(), frame_rows)
+        frame_ids = old.frame_ids if old is not None else {}
+        for rows in ([dict(r, frame_id=frame_ids[r["frame_index"]]) for r in frame_rows
+                      if r["frame_index"] in frame_ids],  # a replaced frame keeps its URL
+                     [r for r in frame_rows if r["frame_index"] not in frame_ids]):
+            if rows:
+                conn.execute(t("frame").insert(), rows)
         refresh_public_flags(conn, "skvo.target", "target_id", ids["target_id"])
         refresh_dimension_flags(conn, ids)
         add_aliases(conn, ids["target_id"], ingest_aliases(  # also keeps the aliases' flags
             meta.get("target.target"), key.target, meta.get("target.catalogue"),
             meta.get("target.catalogue_value")))
+        if meta.ephemeris is not None:  # the provider's (once per target, not per night)
+            add_ephemeris(conn, ids["target_id"], meta.ephemeris, "provider")
+        refresh_public_flags(conn, "skvo.ephemeris", "target_id", ids["target_id"])
         refresh_public_flags(conn, "skvo.photometry", "photometry_id", phot_id)
         refresh_public_flags(conn, "skvo.frame", "photometry_id", phot_id)
+        insert_points(conn, observation_id=obs_id, target_id=ids["target_id"],
+                      bandpass_id=ids["bandpass_id"], photometry_id=phot_id,
+                      access=meta.choice("access.access"), source=key.source, data=data)
         return int(phot_id)
 
-    def _undo(self, ref: Any, stored: list[Any]) -> None:
-        """Delete what already reached the other stores (the transaction is rolled back)."""
+    def _undo(self, ref: Any, stored: list[Any], restore: tuple[Any, Any] | None = None
+              ) -> None:
+        """Delete what already reached the other stores (the transaction is rolled back);
+        ``restore``: (ref, points) of a replaced series to write back."""
         errors: list[BaseException] = []
         for cache_key in self._cache.pending:
             self._cache.ids.pop(cache_key, None)
@@ -347,6 +471,13 @@ class Loader:
         if ref is not None:
             try:
                 self.timeseries.delete(ref)
+            except Exception as exc:
+                errors.append(exc)
+        if restore is not None and not errors:
+            try:
+                self.timeseries.delete(restore[0])  # what a failed delete left of it
+                if len(restore[1]):
+                    self.timeseries.put(*restore)
             except Exception as exc:
                 errors.append(exc)
         for item in stored:
@@ -388,10 +519,12 @@ class Loader:
                 for media_ref in refs:
                     self.media.delete(media_ref)
                 conn.execute(frame.delete().where(frame.c.photometry_id == p.photometry_id))
+            delete_points(conn, observation_id)
             conn.execute(phot.delete().where(phot.c.observation_id == observation_id))
             conn.execute(obs.delete().where(obs.c.observation_id == observation_id))
             refresh_public_flags(conn, "skvo.target", "target_id", row.target_id)
             refresh_public_flags(conn, "skvo.target_alias", "target_id", row.target_id)
+            refresh_public_flags(conn, "skvo.ephemeris", "target_id", row.target_id)
             dataid = t("dataid")
             organisation_id = conn.execute(sa.select(dataid.c.organisation_id).where(
                 dataid.c.dataid_id == row.dataid_id)).scalar()
@@ -550,3 +683,14 @@ def _series_stats(data: Data) -> dict[str, Any]:
         "flux_calibration": calibrations.pop() if len(calibrations) == 1 else "mixed",
         "time_refposition": refpos,
     }
+
+
+def _location(meta: Meta) -> dict[str, float | None]:
+    """The facility's longitude, latitude and height from the meta CSV (validated there)."""
+    out: dict[str, float | None] = {}
+    for name in ("longitude", "latitude", "height"):
+        text = meta.get(f"facility.{name}")
+        out[name] = float(text) if text is not None else None
+    if out["longitude"] is not None and out["longitude"] > 180:
+        out["longitude"] -= 360.0  # one convention in the table: (-180, 180]
+    return out

@@ -1,4 +1,4 @@
-"""Walk an upload tree (docs: shared/spec/data-formats.md) into series.
+"""Walk an upload tree (docs/uploading.md) into series.
 
 ``<base>/<source>/photometry/dtables/<yyyymm>/<target>_<yyyymmdd>/<bandpass>/``
 holds the data and meta CSV of one series; the same path under ``imgs/`` (or
