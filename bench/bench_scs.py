@@ -175,7 +175,7 @@ def bench(label: str, url: str, n: int, queries: int,
     from common import live_server
 
     from voservice.app import create_app
-    from voservice.protocols.scs import Cone, cone_select
+    from voservice.archive.targets import Cone, cone_select
 
     engine = make_engine(url)
     initdb(engine)

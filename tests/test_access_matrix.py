@@ -129,6 +129,18 @@ class Truth:
         """Targets with at least one observation the user may see."""
         return {o.target_id for o in self.obs_for(user)}
 
+    def stars_for(self, user: User) -> dict[tuple[int, str], int]:
+        """Points of each star curve (target, band) the user may fetch: calib_level 3."""
+        out: dict[tuple[int, str], int] = {}
+        for s in self.series_for(user):
+            if user.fetches(s.obs.access, s.obs.source):
+                key = (s.obs.target_id, s.bandpass_uid)
+                out[key] = out.get(key, 0) + s.n_points
+        return out
+
+    def star_did(self, key: tuple[int, str]) -> str:
+        return f"ivo://{self.authority}/skvo?star/{key[0]}/{key[1]}"
+
     def did(self, obs: Obs) -> str:
         """The publisher DID of an observation."""
         return publisher_did(self.authority, obs.uuid)
@@ -261,7 +273,10 @@ def test_tap_tables_show_exactly_the_visible_rows(matrix: tuple[LiveServer, Trut
             server, user, "SELECT target_id FROM skvo.target")}
         assert got == truth.targets_for(user), user.name
         rows = tap_csv(server, user, "SELECT obs_id, obs_publisher_did, access_rights, "
-                                     "obs_collection FROM ivoa.obscore")
+                                     "obs_collection, calib_level FROM ivoa.obscore")
+        stars = {truth.star_did(k) for k in truth.stars_for(user)}
+        assert {r["obs_publisher_did"] for r in rows if r["calib_level"] == "3"} == stars
+        rows = [r for r in rows if r["calib_level"] == "2"]
         assert len(rows) == len(series), user.name
         assert {r["obs_id"] for r in rows} == {s.obs.uuid for s in series}, user.name
         assert {r["obs_publisher_did"] for r in rows} == {truth.did(s.obs) for s in series}
@@ -275,7 +290,8 @@ AGGREGATED = (
     ("skvo.photometry", "photometry_id", lambda t, u: [s.photometry_id for s in t.series_for(u)]),
     ("skvo.frame", "frame_id", lambda t, u: [f.frame_id for f in t.frames_for(u)]),
     ("skvo.target", "target_id", lambda t, u: sorted(t.targets_for(u))),
-    ("ivoa.obscore", "t_xel", lambda t, u: [s.n_points for s in t.series_for(u)]),
+    ("ivoa.obscore", "t_xel", lambda t, u: [s.n_points for s in t.series_for(u)]
+     + list(t.stars_for(u).values())),
 )
 
 
@@ -310,6 +326,12 @@ def test_grouped_counts_and_subqueries_hide_restricted_sources(
         series_expected: dict[str, int] = {}
         for s in truth.series_for(user):
             series_expected[s.obs.source] = series_expected.get(s.obs.source, 0) + 1
+        for key in truth.stars_for(user):  # a star curve: its source, or skvo for several
+            sources = {s.obs.source for s in truth.series_for(user)
+                       if (s.obs.target_id, s.bandpass_uid) == key
+                       and user.fetches(s.obs.access, s.obs.source)}
+            name = sources.pop() if len(sources) == 1 else "skvo"
+            series_expected[name] = series_expected.get(name, 0) + 1
         assert {r["obs_collection"]: int(r["n"]) for r in rows} == series_expected, user.name
         # the same counts through a subquery, a join and EXISTS
         n = one_value(server, user, "SELECT COUNT(*) FROM (SELECT o.observation_id FROM "
@@ -428,9 +450,10 @@ def test_ssa_finds_only_visible_series(matrix: tuple[LiveServer, Truth],
         r = requests.get(f"{server.url}/ssa", params={"REQUEST": "queryData", "MAXREC": 100000},
                          auth=user.auth, timeout=60)
         table = votable_rows(r.content)
-        assert {str(d) for d in table["ssa_pubDID"]} == {truth.did(s.obs)
-                                                         for s in truth.series_for(user)}
-        assert len(table) == len(truth.series_for(user)), user.name
+        stars = {truth.star_did(k) for k in truth.stars_for(user)}
+        assert {str(d) for d in table["ssa_pubDID"]} == {truth.did(s.obs) for s in
+                                                         truth.series_for(user)} | stars
+        assert len(table) == len(truth.series_for(user)) + len(stars), user.name
         # getData of every DID: a redirect for what the user sees, NotFound otherwise
         for obs in truth.observations:
             r = requests.get(f"{server.url}/ssa", params={"REQUEST": "getData",

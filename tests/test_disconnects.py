@@ -160,7 +160,8 @@ def test_a_full_pool_answers_503_with_retry_after(sqlite_deployment) -> None:
     """No free connection within [metadata] pool_timeout: a DALI error 503, not a hang."""
     from dataclasses import replace
 
-    from voservice.app import create_app, open_services
+    from voservice.app import create_app
+    from voservice.context import open_services
 
     settings = sqlite_deployment.settings()
     values = {k: dict(v) for k, v in settings.values.items()}

@@ -80,6 +80,11 @@ class Ids:
     bands: tuple[str, ...]
     frames: tuple[int, ...]
     sources: tuple[str, ...]
+    target: int = 0  # the target of the first open observation (a star curve)
+
+    def star_did(self) -> str:
+        """Publisher DID of the first open observation's star curve."""
+        return f"ivo://{self.authority}/skvo?star/{self.target}/{self.bands[0]}"
 
     def dids(self) -> list[str]:
         """Publisher DIDs of the open observations."""
@@ -92,7 +97,7 @@ def deployment_ids(server: LiveServer) -> Ids:
     engine = make_engine(settings_.metadata_url)
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
-            "SELECT o.observation_uuid, b.bandpass_uid FROM observation o "
+            "SELECT o.observation_uuid, b.bandpass_uid, o.target_id FROM observation o "
             "JOIN photometry p ON p.observation_id = o.observation_id "
             "JOIN bandpass b ON b.bandpass_id = p.bandpass_id "
             "WHERE o.access = 'open' ORDER BY o.observation_id")).all()
@@ -105,7 +110,7 @@ def deployment_ids(server: LiveServer) -> Ids:
     engine.dispose()
     assert rows and frames, "the sample data must hold open series with frames"
     return Ids(settings_.get("vo", "authority"), tuple(r[0] for r in rows[:5]),
-               tuple(r[1] for r in rows[:5]), tuple(frames[:3]), tuple(sources))
+               tuple(r[1] for r in rows[:5]), tuple(frames[:3]), tuple(sources), rows[0][2])
 
 
 @pytest.fixture(scope="module")
@@ -240,6 +245,20 @@ ENDPOINTS = (
              DALI_RESOURCE),
     Endpoint("preview", lambda i: f"/lightcurve/{i.uuids[0]}/{quote(i.bands[0], safe='')}"
              "/preview.png", ("TIME", "MAXREC"), DALI_RESOURCE),
+    Endpoint("star", lambda i: f"/lightcurve/star/{i.target}/{quote(i.bands[0], safe='')}",
+             ("TIME", "PERIOD", "EPOCH", "BIN", "MAXREC", "CALIB", "TIMEREF", "RESPONSEFORMAT"),
+             DALI_RESOURCE),
+    Endpoint("star_bands", lambda i: f"/lightcurve/star/{i.target}",
+             ("TIME", "PERIOD", "BIN", "MAXREC", "BAND", "CALIB", "TIMEREF", "RESPONSEFORMAT"),
+             DALI_RESOURCE),
+    Endpoint("star_preview", lambda i: f"/lightcurve/star/{i.target}/"
+             f"{quote(i.bands[0], safe='')}/preview-folded.png", ("PERIOD", "EPOCH"),
+             DALI_RESOURCE),
+    Endpoint("periodogram", lambda i: f"/analysis/periodogram?ID={quote(i.star_did(), safe='')}",
+             ("ID", "METHOD", "MINPERIOD", "MAXPERIOD", "OVERSAMPLE", "NTERMS", "NPEAKS", "BAND",
+              "TIME", "CALIB", "TIMEREF", "TABLE", "RESPONSEFORMAT"), DALI_RESOURCE,
+             base=(("MAXPERIOD", "2"),)),
+    Endpoint("coverage", lambda i: "/coverage/moc.json", ("X",), OTHER, ("GET", "HEAD")),
     Endpoint("frame", lambda i: f"/frame/{i.frames[0]}", ("X",), OTHER, ("GET", "HEAD")),
     Endpoint("resolve", lambda i: "/resolve", ("NAME", "RESPONSEFORMAT"), DALI_RESOURCE,
              base=(("NAME", "beta Lyr"),)),
@@ -269,7 +288,9 @@ ROUTES = {
     "/sia/query", "/sia/capabilities", "/sia/availability", "/datalink",
     "/datalink/capabilities", "/datalink/availability", "/lightcurve/<uuid>",
     "/lightcurve/<uuid>/<path:bandpass_uid>", "/frame/<int:frame_id>",
-    "/static/<path:filename>", "/resolve",
+    "/static/<path:filename>", "/resolve", "/lightcurve/star/<int:target_id>",
+    "/lightcurve/star/<int:target_id>/<path:bandpass_uid>", "/analysis/periodogram",
+    "/oai", "/coverage/<kind>.<ext>",  # /oai: fuzzed in test_registry.py
 }
 
 

@@ -27,7 +27,7 @@ def series_rows(server: LiveServer, access: str) -> list[dict]:
     service = pyvo.dal.TAPService(f"{server.url}/tap", session=session)
     table = service.run_sync(
         "SELECT obs_id, obs_publisher_did, bandpass_uid, t_xel, target_name FROM ivoa.obscore "
-        f"WHERE access_rights = '{access}' ORDER BY t_xel DESC").to_table()
+        f"WHERE calib_level = 2 AND access_rights = '{access}' ORDER BY t_xel DESC").to_table()
     return [{k: (v.item() if hasattr(v, "item") else str(v)) for k, v in zip(
         table.colnames, row, strict=True)} for row in table]
 
@@ -38,7 +38,7 @@ def lc_url(server: LiveServer, row: dict) -> str:
 
 def store_points(server: LiveServer, row: dict):
     """The points of a series as the deployment's time-series store has them."""
-    from voservice.lightcurves import find_series
+    from voservice.archive.lightcurves import find_series
     from voservice.stores.timeseries.base import Points
 
     settings = server.dep.settings()

@@ -197,7 +197,7 @@ def test_topcat_still_plots_time_against_magnitude(server: LiveServer) -> None:
 
 
 def _series(bandpass_uid: str, wavelength_eff: float | None):
-    from voservice.lightcurves import Series
+    from voservice.archive.lightcurves import Series
 
     return Series(
         photometry_id=1, observation_uuid="u", source="s", night="20200101", access="open",
@@ -209,7 +209,7 @@ def _series(bandpass_uid: str, wavelength_eff: float | None):
 
 
 def test_an_unknown_filter_is_named_but_never_given_a_zero_point() -> None:
-    from voservice.lightcurves import groups
+    from voservice.archive.lightcurves import groups
 
     (group,) = groups([_series("kolonica.clear", 6e-7)], multiband=False)
     params = {p.name: p.value for p in group.params}

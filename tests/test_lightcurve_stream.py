@@ -12,8 +12,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from voservice import lightcurves
-from voservice.lightcurves import Options
+from voservice.archive import lightcurves
+from voservice.archive.lightcurves import Options
 from voservice.stores.timeseries.base import Points
 
 
@@ -75,7 +75,7 @@ def _table(chunks) -> list[np.ndarray]:
 
 
 def _reference_merged(store: ChunkStore, series, options: Options) -> list[np.ndarray]:
-    parts = [lightcurves._columns(store.points[s.ref.series_id], s.bandpass_uid, options, True)
+    parts = [lightcurves.point_columns(store.points[s.ref.series_id], s.bandpass_uid, options, True)
              for s in series]
     cols = [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
     order = np.argsort(cols[0], kind="stable")
@@ -87,7 +87,7 @@ def _reference_binned(store: ChunkStore, series, options: Options) -> list[np.nd
     for s in series:
         pts = store.points[s.ref.series_id]
         mjd = pts.mjd
-        axis = lightcurves._phase(mjd, options) if options.folded else mjd - mjd[0]
+        axis = lightcurves.phase(mjd, options) if options.folded else mjd - mjd[0]
         index = np.floor(axis / options.bin).astype(np.int64)
         keys, inverse, counts = np.unique(index, return_inverse=True, return_counts=True)
         err = pts.magnitude_error
@@ -123,7 +123,7 @@ def test_merged_night_streams_the_same_rows(store, options: Options) -> None:
     st, series = store
     state: dict[str, bool] = {}
     got = _table(lightcurves.rows(st, series, options, True, state))
-    start, end = lightcurves._window(options)
+    start, end = lightcurves.window(options)
     clipped = ChunkStore({k: next(iter([Points.concat(list(st.read(Ref(k), start, end)))]))
                           for k in st.points})
     _same(got, _reference_merged(clipped, series, options))

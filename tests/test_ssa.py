@@ -68,7 +68,10 @@ def test_lightcurve_download(server) -> None:
 
 def test_parameters(server) -> None:
     everything = rows(ssa(server.url, ALICE, MAXREC=1000))
-    assert len(everything) == 52
+    assert len(everything[everything["calib_level"] == 2]) == 52  # the nights' curves
+    stars = everything[everything["calib_level"] == 3]  # a curve per star and band
+    assert len(stars) == len({(str(t), str(b)) for t, b in zip(
+        everything["ssa_targname"], everything["ssa_bandpass"], strict=True)})
     anon = rows(ssa(server.url, MAXREC=1000))
     assert "restricted" not in set(anon["access_rights"])
     assert set(rows(ssa(server.url, BAND="V"))["ssa_bandpass"]) == {"johnson.v"}

@@ -29,7 +29,7 @@ from conftest import LiveServer
 from lxml import etree
 from test_tap_async import NS, create_job, job_doc, wait_for
 
-from voservice.protocols.dali import UsageError
+from voservice.errors import UsageError
 from voservice.upload import load_uploads
 
 SECRET = "skvo-upload-secret-7f3a9c"

@@ -17,8 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from voservice.errors import UsageError
 from voservice.netfetch import FetchError, FetchPolicy, fetch
-from voservice.protocols.dali import UsageError
 from voservice.upload import load_uploads
 
 TABLE = (b'<?xml version="1.0"?><VOTABLE version="1.4"><RESOURCE><TABLE>'

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import lru_cache
+from typing import Any
 from urllib.parse import quote
 
 import sqlalchemy as sa
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 import adql
 from adql.schema import Footprint
 from voservice import tables
-from voservice.access import ANONYMOUS, Principal, visible_clause
+from voservice.access import ANONYMOUS, Principal, downloadable_clause, visible_clause
 
 DATALINK_MIME = "application/x-votable+xml;content=datalink"
 
@@ -31,6 +32,26 @@ def publisher_did(authority: str, observation_uuid: str) -> str:
 def did_prefix(authority: str) -> str:
     """Everything of a publisher DID before the observation uuid."""
     return publisher_did(authority, "")
+
+
+#: what follows :func:`did_prefix` in the DID of a star's curve
+STAR_DID_MARK = "star/"
+
+
+def star_did(authority: str, target_id: int, bandpass_uid: str) -> str:
+    """The publisher DID of a star's light curve in one band (all its nights)."""
+    return f"{did_prefix(authority)}{STAR_DID_MARK}{int(target_id)}/{bandpass_uid}"
+
+
+def parse_star_did(authority: str, did: str) -> tuple[int, str] | None:
+    """(target id, bandpass uid) of a star-curve DID; None for any other string."""
+    head = did_prefix(authority) + STAR_DID_MARK
+    if not did.lower().startswith(head.lower()):
+        return None
+    target, sep, band = did[len(head):].partition("/")
+    if not sep or not band or not target.isdigit() or len(target) > 18:
+        return None
+    return int(target), band
 
 
 def _t(name: str) -> sa.Table:
@@ -73,6 +94,19 @@ def _visible_rows(desc: tables.TableDesc, principal: Principal, use_flag: bool =
             .where(parent.c[column] == table.c[column], inner)
         )
         return sa.or_(flag, shared) if use_flag else shared
+    if desc.visibility.startswith("data:"):
+        # the observation's data (points): what the principal may fetch, not see
+        parent_name, column = desc.visibility[5:].split(".")
+        parent = tables.sa_table(f"{desc.schema}.{parent_name}").alias(f"d_{parent_name}")
+        flag = table.c[PUBLIC_FLAG] == 1
+        if use_flag and not principal.sources:
+            return flag
+        if use_flag:  # the flag covers the open observations: only the granted ones
+            granted = sa.select(parent.c[column]).where(
+                parent.c.source.in_(sorted(principal.sources)))
+            return sa.or_(flag, table.c[column].in_(granted))
+        return table.c[column].in_(sa.select(parent.c[column]).where(
+            downloadable_clause(principal, parent.c.access, parent.c.source)))
     raise ValueError(f"{desc.qualified_name}: unknown visibility {desc.visibility!r}")
 
 
@@ -106,6 +140,19 @@ def visible_select(qualified_name: str, principal: Principal) -> sa.Select:
     table = tables.sa_table(qualified_name)
     cols = [table.c[c.name] for c in desc.published_columns]
     return sa.select(*cols).where(_visible_rows(desc, principal))
+
+
+def point_select(principal: Principal, base_url: str) -> sa.Select:
+    """The rows of ``skvo.point`` the principal may fetch.
+
+    ``frame_url`` is stored relative to the base URL (``urls.frame_url("", id)``,
+    by the uploader) and made absolute here, as ObsCore's ``access_url`` is.
+    """
+    select = visible_select("skvo.point", principal)
+    path = _t("point").c.frame_url
+    return select.with_only_columns(*(
+        (sa.literal(base_url, sa.String) + path).label("frame_url")
+        if c.name == "frame_url" else c for c in select.selected_columns))
 
 
 def series_join() -> sa.Join:
@@ -150,7 +197,8 @@ def fov_square_sql(ra: sa.ColumnElement[float], dec: sa.ColumnElement[float],
     return [sa.type_coerce(v, sa.Double) for v in out]
 
 
-def obscore_select(principal: Principal, base_url: str, authority: str) -> sa.Select:
+def obscore_select(principal: Principal, base_url: str, authority: str
+                   ) -> sa.CompoundSelect:
     """The rows of ``ivoa.obscore``: one per light curve the principal may see."""
     o, p, t, b = _t("observation"), _t("photometry"), _t("target"), _t("bandpass")
     i, f, d = _t("instrument"), _t("facility"), _t("dataid")
@@ -170,7 +218,7 @@ def obscore_select(principal: Principal, base_url: str, authority: str) -> sa.Se
     region = fov_square_sql(t.c.right_ascension, t.c.declination, i.c.field_of_view)
     columns = {
         "dataproduct_type": sa.literal("timeseries", sa.String),
-        "calib_level": sa.literal(3, sa.SmallInteger),
+        "calib_level": sa.literal(NIGHT_CALIB_LEVEL, sa.SmallInteger),
         "obs_collection": o.c.source,
         "obs_id": o.c.observation_uuid,
         "obs_publisher_did": did,
@@ -204,6 +252,9 @@ def obscore_select(principal: Principal, base_url: str, authority: str) -> sa.Se
         "obs_title": d.c.title,
         "bandpass_uid": b.c.bandpass_uid,
         "access_rights": o.c.access,
+        "dataproduct_subtype": sa.literal("lightcurve", sa.String),
+        "preview": sa.literal(f"{base_url}/lightcurve/", sa.String) + o.c.observation_uuid
+        + sa.literal("/", sa.String) + b.c.bandpass_uid + sa.literal("/preview.png", sa.String),
     }
     desc = tables.table("ivoa.obscore")
     missing = {c.name for c in desc.columns} ^ set(columns)
@@ -215,12 +266,83 @@ def obscore_select(principal: Principal, base_url: str, authority: str) -> sa.Se
         labelled.append(columns[c.name].label(c.name))
         if c.name == "s_region":
             labelled += [v.label(f"s_region__{k}") for k, v in enumerate(region[1:], start=2)]
-    select = (
+    nights = (
         sa.select(*labelled)
         .select_from(series_join())
         .where(visible_clause(principal, o.c.access, o.c.source))
     )
-    return select
+    stars = _star_records(principal, base_url, authority, desc, columns)
+    return sa.union_all(nights, stars)
+
+
+#: ObsCore calibration levels: a night's curve, and a star's curve combined from nights
+NIGHT_CALIB_LEVEL = 2
+STAR_CALIB_LEVEL = 3
+
+
+def _star_records(principal: Principal, base_url: str, authority: str,
+                  desc: tables.TableDesc, night: dict[str, Any]) -> sa.Select:
+    """ObsCore rows of the star curves: one per target and band over the nights the
+    principal may fetch (:mod:`voservice.archive.stars`); ``night`` are the per-night
+    columns, reused where a star's value is the same."""
+    o, p, t, b = _t("observation"), _t("photometry"), _t("target"), _t("bandpass")
+    i, f = _t("instrument"), _t("facility")
+    f_ = sa.func
+    text = sa.String
+
+    def one(column: sa.ColumnElement[Any], otherwise: sa.ColumnElement[Any]
+            ) -> sa.ColumnElement[Any]:
+        """The column's value when every night shares it, else ``otherwise``."""
+        return sa.case((f_.min(column) == f_.max(column), f_.min(column)), else_=otherwise)
+
+    ident = (sa.literal(STAR_DID_MARK, text) + sa.cast(t.c.target_id, text)
+             + sa.literal("/", text) + b.c.bandpass_uid)
+    star_path = (sa.literal(f"{base_url}/lightcurve/star/", text) + sa.cast(t.c.target_id, text)
+                 + sa.literal("/", text) + b.c.bandpass_uid)
+    points = f_.sum(p.c.n_points)
+    # the frames of a star's nights are squares around it: the largest holds the others
+    largest = f_.max(i.c.field_of_view)
+    region = fov_square_sql(t.c.right_ascension, t.c.declination, largest)
+    null_text = sa.type_coerce(sa.null(), text)
+    null_double = sa.type_coerce(sa.null(), sa.Double)
+    columns = dict(night)
+    columns.update({
+        "calib_level": sa.literal(STAR_CALIB_LEVEL, sa.SmallInteger),
+        "obs_collection": one(o.c.source, sa.literal("skvo", text)),
+        "obs_id": ident,
+        "obs_publisher_did": sa.literal(did_prefix(authority), text) + ident,
+        "access_url": sa.literal(f"{base_url}/datalink?ID="
+                                 f"{quote(did_prefix(authority) + STAR_DID_MARK, safe='')}", text)
+        + sa.cast(t.c.target_id, text) + sa.literal("%2F", text) + b.c.bandpass_uid,
+        "access_estsize": sa.cast((points * 160 + 4096) / 1024, sa.BigInteger),
+        "s_fov": largest,
+        "s_region": region[0],
+        "t_min": f_.min(p.c.mjd_start),
+        "t_max": f_.max(p.c.mjd_end),
+        "t_exptime": f_.sum(p.c.exposure_total),
+        "t_resolution": null_double,
+        "t_xel": points,
+        "facility_name": one(f.c.facility, null_text),
+        "instrument_name": one(i.c.instrument, null_text),
+        "obs_creator_did": null_text,
+        "obs_title": sa.literal("Light curve of ", text) + t.c.target
+        + sa.literal(" in ", text) + b.c.bandpass_uid + sa.literal(", all nights", text),
+        "access_rights": sa.literal("open", text),
+        "preview": star_path + sa.literal("/preview.png", text),
+    })
+    labelled = []
+    for c in desc.columns:
+        labelled.append(columns[c.name].label(c.name))
+        if c.name == "s_region":
+            labelled += [v.label(f"s_region__{k}") for k, v in enumerate(region[1:], start=2)]
+    return (
+        sa.select(*labelled)
+        .select_from(series_join())
+        .where(downloadable_clause(principal, o.c.access, o.c.source))
+        .group_by(t.c.target_id, b.c.bandpass_id, t.c.target, t.c.target_class,
+                  t.c.right_ascension, t.c.declination, b.c.bandpass_uid, b.c.wavelength_min,
+                  b.c.wavelength_max, b.c.mag_ucd)
+    )
 
 
 def _compile(select: sa.Select, dialect: sa.Dialect) -> str:
@@ -243,6 +365,8 @@ def _schema(
         if desc.qualified_name == "ivoa.obscore":
             columns = tuple(_obscore_column(c, dialect) for c in columns)
             sql = f"({_compile(obscore_select(principal, base_url, authority), dialect)})"
+        elif desc.qualified_name == "skvo.point":
+            sql = f"({_compile(point_select(principal, base_url), dialect)})"
         elif desc.visibility == "public" or admin:
             sql = _quote(desc.sql_name, dialect)
             if len(desc.published_columns) != len(desc.columns):

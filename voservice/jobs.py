@@ -677,7 +677,7 @@ def _for_users(exc: BaseException) -> bool:
     ``adql``), whose messages are written for people; anything else is a bug or
     a database failure, logged and reported without details.
     """
-    from voservice.protocols.dali import UsageError
+    from voservice.errors import UsageError
 
     module = type(exc).__module__
     return (
@@ -719,7 +719,7 @@ def execute(settings: Settings, store: JobStore, job_id: str) -> None:
         return
     folder = store.folder(job_id)
     try:
-        from voservice.app import open_services
+        from voservice.context import open_services
         from voservice.query import run_tap_query
 
         svc = open_services(settings)

@@ -21,9 +21,10 @@ from typing import Any
 import adql
 from voservice.access import Principal
 from voservice.catalog import adql_schema
+from voservice.errors import UsageError
 from voservice.protocols import dali
-from voservice.protocols.dali import UsageError
 from voservice.stores.metadata import is_driver_error, streaming_cursor
+from voservice.streams import Guarded, overflow_trailer
 from voservice.upload import UploadedTable, drop_uploads, load_uploads
 from voservice.votable import Field, Info, resolve_format, write_table
 
@@ -135,14 +136,14 @@ def run_tap_query(
         infos.append(Info("RUNID", runid))
     state = {"overflow": False}
 
-    trailer = dali.overflow_trailer(state, maxrec)
+    trailer = overflow_trailer(state, maxrec)
     rows = _rows(svc, translation, uploads, maxrec, timeout, state)
     # run the query now: errors at execution (timeouts, database errors) become
     # a proper error response instead of a late INFO in a streamed document
     first = next(rows, None)
     # closing the result (e.g. the client left) closes the rows: connection,
     # cursor and upload tables go back even if no byte was written
-    source = dali.Guarded(itertools.chain([first], rows) if first is not None else rows,
+    source = Guarded(itertools.chain([first], rows) if first is not None else rows,
                           rows.close)
     try:
         chunks = write_table(fields, source, format=fmt, infos=infos, trailer=trailer,

@@ -119,7 +119,16 @@ def _preload() -> None:
     import waitress  # noqa: F401
 
     from voservice import app
-    from voservice.protocols import datalink, lightcurve, portal, scs, sia, ssa, tap  # noqa: F401
+    from voservice.protocols import (  # noqa: F401
+        analysis,
+        datalink,
+        lightcurve,
+        portal,
+        scs,
+        sia,
+        ssa,
+        tap,
+    )
 
     del app
 

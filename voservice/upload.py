@@ -30,7 +30,7 @@ from lxml import etree
 
 import adql
 from voservice import netfetch
-from voservice.protocols.dali import UsageError
+from voservice.errors import UsageError
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 

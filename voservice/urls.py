@@ -32,3 +32,24 @@ def datalink_url(base_url: str, did: str) -> str:
 def frame_url(base_url: str, frame_id: int) -> str:
     """The bytes of one image frame."""
     return f"{base_url}/frame/{int(frame_id)}"
+
+
+def star_curve_url(base_url: str, target_id: int, bandpass_uid: str,
+                   responseformat: str | None = None) -> str:
+    """A star's light curve in one band over all its nights."""
+    url = f"{base_url}/lightcurve/star/{int(target_id)}/{quote(bandpass_uid, safe='')}"
+    if responseformat:
+        url += "?" + urlencode({"RESPONSEFORMAT": responseformat})
+    return url
+
+
+def star_url(base_url: str, target_id: int) -> str:
+    """Every band of a star over all its nights, one TABLE per band."""
+    return f"{base_url}/lightcurve/star/{int(target_id)}"
+
+
+def star_preview_url(base_url: str, target_id: int, bandpass_uid: str,
+                     folded: bool = False) -> str:
+    """PNG plot of a star's curve (folded on its default ephemeris when asked)."""
+    name = "preview-folded.png" if folded else "preview.png"
+    return f"{star_curve_url(base_url, target_id, bandpass_uid)}/{name}"

@@ -10,15 +10,20 @@
 from __future__ import annotations
 
 import logging
-import threading
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from flask import Response, request
 from werkzeug.datastructures import MultiDict
 
-from voservice.votable import Info, error_document, resolve_format
+from voservice.errors import UsageError
+from voservice.streams import Guarded, overflow_trailer
+from voservice.votable import error_document, resolve_format
+
+#: re-exported: the protocols use them as dali.UsageError, dali.Guarded, ...
+__all__ = ["Guarded", "UsageError", "overflow_trailer"]
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +33,6 @@ T = TypeVar("T")
 RETRY_AFTER = 5
 
 SINGLE_VALUED = ("MAXREC", "RESPONSEFORMAT", "FORMAT", "RUNID", "REQUEST", "LANG", "QUERY")
-
-
-class UsageError(ValueError):
-    """The request's parameters are wrong: a DALI UsageFault."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def params() -> MultiDict[str, str]:
@@ -108,48 +105,6 @@ def error_response(message: str, status: int = 400) -> Response:
     )
 
 
-class Guarded(Generic[T]):
-    """An iterator whose ``close()`` releases what it holds, whether or not it was iterated.
-
-    Closing a generator that never started does not run its ``finally``: a
-    connection checked out before the body streams would stay out when the
-    client leaves before the first byte.  ``Guarded`` closes the wrapped
-    iterator and then runs every closer, exactly once, when it is exhausted,
-    fails or is closed (WSGI servers close the response iterable in every
-    case).  A failing closer is logged and does not stop the others.
-    """
-
-    def __init__(self, source: Iterable[T], *closers: Callable[[], None] | None) -> None:
-        self._it = iter(source)
-        self._closers = [c for c in closers if c is not None]
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def __iter__(self) -> Guarded[T]:
-        return self
-
-    def __next__(self) -> T:
-        try:
-            return next(self._it)
-        except BaseException:
-            self.close()
-            raise
-
-    def close(self) -> None:
-        """Close the source and run the closers (once; later calls do nothing)."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        for close in (getattr(self._it, "close", None), *self._closers):
-            if close is None:
-                continue
-            try:
-                close()
-            except Exception:
-                log.warning("releasing a streamed response's resources failed", exc_info=True)
-
-
 def busy_response() -> Response:
     """503 with Retry-After: every database connection is in use (pool timeout)."""
     response = error_response(
@@ -218,14 +173,14 @@ def parse_bool(text: str, name: str) -> bool:
     raise UsageError(f"{name}={text!r}: must be true or false")
 
 
-def overflow_trailer(state: dict[str, bool], maxrec: int | None, what: str = "rows"
-                     ) -> Callable[[], list[Info]]:
-    """The trailer of a result cut at MAXREC: ``QUERY_STATUS=OVERFLOW`` once
-    ``state["overflow"]`` is set (by the row iterator, before the trailer is asked)."""
-    def trailer() -> list[Info]:
-        if state.get("overflow"):
-            return [Info("QUERY_STATUS", "OVERFLOW",
-                         f"the result was cut at MAXREC={maxrec} {what}")]
-        return []
-
-    return trailer
+def parse_float(text: str | None, name: str) -> float:
+    """A finite float parameter (UsageError when missing or bad)."""
+    if text is None or not text.strip():
+        raise UsageError(f"parameter {name} is missing")
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{name}={text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise UsageError(f"{name}={text!r} is not a finite number")
+    return value

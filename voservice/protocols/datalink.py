@@ -2,24 +2,33 @@
 
 For each ID: ``#this`` (the light curve as VOTable and as CSV, and all
 bandpasses of the night), ``#preview`` (a PNG plot) and ``#auxiliary`` (each
-image frame).  Unknown IDs, and restricted ones for users without a grant,
-get a ``NotFoundFault`` row; on_demand data without a grant get
-``AuthenticationFault``/``AuthorizationFault`` rows instead of links.
+image frame).  A star's curve (``ivo://<authority>/skvo?star/<target_id>/<band>``)
+has ``#this`` (VOTable, CSV), ``#preview``, ``#preview-plot`` (folded on the
+star's default ephemeris; NotFoundFault without one) and ``#progenitor`` (the
+curve of each of its nights).  An observation's uuid (``obs_id``, the
+``obs_id`` column of a star's curve) is taken for its DID.  Unknown IDs,
+and restricted ones for users without a grant, get a ``NotFoundFault`` row;
+on_demand data without a grant get ``AuthenticationFault``/``AuthorizationFault``
+rows instead of links.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response
+from lxml import etree
 
-from voservice import lightcurves, tables, urls
+from voservice import ephemeris, tables, urls
 from voservice.access import can_download, can_see, download_denial
-from voservice.app import principal, services
-from voservice.catalog import did_prefix
-from voservice.protocols import dali, vosi
-from voservice.votable import Field, Info, write_table
+from voservice.archive import lightcurves, stars
+from voservice.catalog import did_prefix, parse_star_did, publisher_did
+from voservice.config import Settings
+from voservice.context import principal, services
+from voservice.protocols import analysis, dali, vosi
+from voservice.votable import Field, Info, Resource, write_table
 
 bp = Blueprint("datalink", __name__, url_prefix="/datalink")
 
@@ -27,6 +36,8 @@ STANDARD_ID = "ivo://ivoa.net/std/DataLink#links-1.1"
 MIME = "application/x-votable+xml;content=datalink"
 #: bytes per light-curve point in a BINARY2 VOTable, for content_length estimates
 BYTES_PER_POINT = 64
+#: an observation uuid (an obs_id)
+UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 FIELDS = [
     Field("ID", "char", "*", ucd="meta.id;meta.main",
@@ -78,12 +89,25 @@ def _frames(engine: sa.Engine, photometry_ids: list[int]) -> dict[int, list[sa.R
     return out
 
 
-def links(did: str) -> list[tuple[Any, ...]]:
-    """The rows of one ID (always at least one)."""
+def links(did: str, descriptors: list[Resource] | None = None) -> list[tuple[Any, ...]]:
+    """The rows of one ID (always at least one); service descriptors the rows name
+    are appended to ``descriptors``."""
+    svc = services()
+    star = parse_star_did(svc.authority, did)
+    if star is not None:
+        return star_links(did, *star, descriptors=[] if descriptors is None else descriptors)
+    if UUID.fullmatch(did):  # an obs_id: the observation's uuid
+        return links_of(did, publisher_did(svc.authority, did.lower()))
+    return links_of(did, did)
+
+
+def links_of(did: str, canonical: str) -> list[tuple[Any, ...]]:
+    """The rows of a night's DID (``did`` as asked, ``canonical`` its publisher DID)."""
     svc = services()
     who = principal()
     prefix = did_prefix(svc.authority)
-    uuid = did[len(prefix):] if did.lower().startswith(prefix.lower()) else None
+    uuid = (canonical[len(prefix):] if canonical.lower().startswith(prefix.lower())
+            else None)
     series = lightcurves.find_series(svc.engine, uuid) if uuid else []
     visible = [s for s in series if can_see(who, s.access, s.source)]
     if not visible:
@@ -129,6 +153,59 @@ def links(did: str) -> list[tuple[Any, ...]]:
     return rows
 
 
+def star_links(did: str, target_id: int, bandpass_uid: str, descriptors: list[Resource]
+               ) -> list[tuple[Any, ...]]:
+    """The rows of a star's curve in one band (its periodogram service descriptor is
+    appended to ``descriptors``)."""
+    svc = services()
+    who = principal()
+    star = stars.find_star(svc.engine, who, target_id, bandpass_uid)
+    if star is None:
+        return [_row(did, error=f"NotFoundFault: {did} is not known to this service",
+                     semantics="#this")]
+    if not star.fetchable:
+        _status, message = download_denial(who)
+        return [_row(did, error=f"{message} (the light curve of {star.target} in "
+                     f"{bandpass_uid})", semantics="#this", auth="true", authorized=False)]
+    base = svc.base_url
+    points = sum(s.n_points for s in star.fetchable)
+    nights = len({s.observation_uuid for s in star.fetchable})
+    what = f"{star.target} in {bandpass_uid} over {nights} night{'s' * (nights != 1)}"
+    rows = [
+        _row(did, url=urls.star_curve_url(base, target_id, bandpass_uid), semantics="#this",
+             content_type="application/x-votable+xml", length=4096 + points * BYTES_PER_POINT,
+             qualifier="#timeseries", description=f"Light curve of {what} (VOTable)"),
+        _row(did, url=urls.star_curve_url(base, target_id, bandpass_uid, "csv"),
+             semantics="#this", content_type="text/csv", qualifier="#timeseries", local="csv",
+             description=f"Light curve of {what} (CSV)"),
+        _row(did, url=urls.star_preview_url(base, target_id, bandpass_uid), semantics="#preview",
+             content_type="image/png", description=f"Plot of the light curve of {what}"),
+    ]
+    with svc.engine.connect() as conn:
+        eph = ephemeris.default_ephemeris(conn, target_id, principal=who)
+    if eph is None:
+        rows.append(_row(did, error=f"NotFoundFault: {star.target} has no stored ephemeris "
+                         "to fold the curve on", semantics="#preview-plot"))
+    else:
+        rows.append(_row(did, url=urls.star_preview_url(base, target_id, bandpass_uid, True),
+                         semantics="#preview-plot", content_type="image/png",
+                         local="folded", description=f"The light curve of {what} folded "
+                         f"on P = {eph.period!r} d, epoch MJD {eph.epoch!r}"))
+    service = f"periodogram_{len(descriptors)}"
+    descriptors.append(analysis.service_descriptor(len(descriptors), did, star))
+    rows.append((did, None, service, None, f"Periodogram of the light curve of {what} "
+                 "(Lomb-Scargle, BLS or PDM; best peaks, fold links, plot)", "#derivation",
+                 "application/x-votable+xml", None, None, "periodogram", "false", True))
+    for s in star.fetchable:
+        rows.append(_row(did, url=urls.lightcurve_url(base, s.observation_uuid, s.bandpass_uid),
+                         semantics="#progenitor", content_type="application/x-votable+xml",
+                         qualifier="#timeseries", auth="false" if s.access == "open" else "true",
+                         length=4096 + s.n_points * BYTES_PER_POINT,
+                         description=f"Light curve of the night {s.night} ({s.source}, "
+                         f"{s.instrument}): {publisher_did(svc.authority, s.observation_uuid)}"))
+    return rows
+
+
 @bp.route("", methods=["GET", "POST"])
 def datalink() -> Response:
     """The {links} table of the IDs asked for (TABLEDATA VOTable)."""
@@ -142,9 +219,11 @@ def datalink() -> Response:
             "votable", "application/x-votable+xml", "text/xml"):
         return dali.error_response(f"UsageFault: RESPONSEFORMAT={fmt!r}: DataLink answers "
                                    "VOTables only")
-    rows = [row for did in ids for row in links(did)]
+    descriptors: list[Resource] = []
+    rows = [row for did in ids for row in links(did, descriptors)]
     chunks = write_table(FIELDS, [rows] if rows else [], format="votable/td",
-                         infos=[Info("standardID", STANDARD_ID)])
+                         infos=[Info("standardID", STANDARD_ID)],
+                         resources=descriptors)
     return dali.stream(chunks, MIME)
 
 
@@ -154,12 +233,18 @@ def capabilities() -> Response:
     refused = vosi.get_only()
     if refused is not None:
         return refused
-    base = f"{services().base_url}/datalink"
+    svc = services()
+    return vosi.capabilities_response(capabilities_element(svc.base_url, svc.settings))
+
+
+def capabilities_element(base_url: str, settings: Settings) -> etree._Element:
+    """The ``vosi:capabilities`` of the DataLink service of SKVO at ``base_url``."""
+    base = f"{base_url}/datalink"
     root = vosi.capabilities_root()
     cap = vosi.sub(root, "capability", standardID=STANDARD_ID)
     vosi.interface(cap, base, std=True, use="full", version="1.1")
     vosi.add_vosi_capabilities(root, base)
-    return vosi.capabilities_response(root)
+    return root
 
 
 @bp.route("/availability", methods=["GET", "HEAD", "POST", "PUT", "DELETE"])
@@ -171,3 +256,4 @@ def availability() -> Response:
 def register(app: Flask) -> None:
     """Add ``/datalink``."""
     app.register_blueprint(bp)
+    vosi.publish_capabilities(app, "datalink", capabilities_element)

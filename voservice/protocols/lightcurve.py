@@ -4,6 +4,13 @@
   TIMESYS (or CSV, ...: RESPONSEFORMAT); TIME, PERIOD/EPOCH, BIN, MAXREC.
 - ``/lightcurve/<uuid>``: every bandpass of that night in one table (BAND=).
 - ``/lightcurve/<uuid>/<bandpass_uid>/preview.png``: a plot.
+- ``/lightcurve/star/<target_id>/<bandpass_uid>``: a star's curve in one band
+  over all the nights the user may fetch (:mod:`voservice.archive.stars`);
+  CALIB, TIMEREF besides the options above; ``PERIOD=catalog`` folds on the
+  star's default ephemeris.  ``.../preview.png`` plots it,
+  ``.../preview-folded.png`` folded on that ephemeris.
+  ``TIMESYS=BJD_TDB|HJD_UTC|MJD_UTC`` converts every time to one system.
+- ``/lightcurve/star/<target_id>``: every band of the star, a TABLE per band.
 - ``/frame/<frame_id>``: the bytes of a frame (ETag, Range).
 
 Restricted series do not exist for users without a grant (404); on_demand
@@ -17,19 +24,23 @@ import datetime as dt
 import itertools
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, request
 
-from voservice import lightcurves, preview, tables
+from voservice import ephemeris, preview, tables
 from voservice.access import can_download, can_see, download_denial
-from voservice.app import principal, services
-from voservice.catalog import publisher_did
-from voservice.lightcurves import OptionError, Series
+from voservice.analysis.common import AnalysisError
+from voservice.archive import lightcurves, stars
+from voservice.archive.lightcurves import OptionError, Series
+from voservice.catalog import publisher_did, star_did
+from voservice.context import principal, services
 from voservice.protocols import dali
 from voservice.stores.timeseries.base import StoreError
-from voservice.votable import Info, UnwritableValue, write_table
+from voservice.votable import Info, TablePart, TimeSys, UnwritableValue, write_table, write_tables
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +77,8 @@ def _serve(series: list[Series], multiband: bool) -> Response:
         maxrec = dali.maxrec(p, svc.settings.get("vo", "maxrec_hard"),
                              svc.settings.get("vo", "maxrec_hard"))
         fmt = dali.response_format(p)
-        options = lightcurves.parse_options(lambda name: dali.single(p, name), maxrec)
+        get = _with_catalog_period(p, series[0].target_id)
+        options = lightcurves.parse_options(get, maxrec)
     except (dali.UsageError, OptionError) as exc:
         return dali.error_response(f"UsageFault: {exc}")
     if multiband and options.bands is not None:
@@ -79,13 +91,7 @@ def _serve(series: list[Series], multiband: bool) -> Response:
     state: dict[str, bool] = {}
 
     trailer = dali.overflow_trailer(state, options.maxrec, "points")
-    settings = svc.settings
-    ivoid = f"ivo://{svc.authority}/skvo"
-    origin = lightcurves.data_origin(
-        publisher=settings.get("vo", "publisher"), ivoid=ivoid,
-        contact=settings.get("vo", "contact"),
-        citation=settings.get("vo", "citation") or f"{settings.get('vo', 'title')}, {ivoid}",
-        requested=dt.datetime.now(dt.UTC))
+    origin = _origin()
     source = _points(lightcurves.rows(svc.timeseries, series, options, multiband, state))
     try:
         # read the first points now: a store that fails (or a full pool) answers an
@@ -114,6 +120,43 @@ def _serve(series: list[Series], multiband: bool) -> Response:
     return dali.stream(chunks, fmt.mime, safe=(StoreError, UnwritableValue),
                        error=lambda message, status: dali.error_response(f"Error: {message}",
                                                                          status))
+
+
+def _origin() -> list[Info]:
+    """The DataOrigin INFOs of a light curve."""
+    svc = services()
+    settings = svc.settings
+    ivoid = f"ivo://{svc.authority}/skvo"
+    return lightcurves.data_origin(
+        publisher=settings.get("vo", "publisher"), ivoid=ivoid,
+        contact=settings.get("vo", "contact"),
+        citation=settings.get("vo", "citation") or f"{settings.get('vo', 'title')}, {ivoid}",
+        requested=dt.datetime.now(dt.UTC))
+
+
+#: the PERIOD value that folds on the target's default ephemeris
+CATALOG_PERIOD = "catalog"
+
+
+def _with_catalog_period(p: Any, target_id: int | None) -> Any:
+    """``get(NAME)`` for parse_options, with PERIOD=catalog replaced by the target's
+    default ephemeris (EPOCH defaults to its epoch)."""
+    period = dali.single(p, "PERIOD")
+    if period is None or period.strip().lower() != CATALOG_PERIOD:
+        return lambda name: dali.single(p, name)
+    eph = _default_ephemeris(target_id)
+    if eph is None:
+        raise OptionError("PERIOD=catalog: this star has no stored ephemeris; give PERIOD "
+                          "in days")
+    values = {"PERIOD": repr(eph.period), "EPOCH": dali.single(p, "EPOCH") or repr(eph.epoch)}
+    return lambda name: values[name] if name in values else dali.single(p, name)
+
+
+def _default_ephemeris(target_id: int | None) -> ephemeris.Ephemeris | None:
+    if target_id is None:
+        return None
+    with services().engine.connect() as conn:
+        return ephemeris.default_ephemeris(conn, target_id, principal=principal())
 
 
 def _points(rows: Iterator[Any]) -> Iterator[Any]:
@@ -171,6 +214,183 @@ def preview_png(uuid: str, bandpass_uid: str) -> Response:
 
     data = preview.cached(svc.settings.get("server", "cache_path"),
                           f"{s.photometry_id}:{s.data_md5}", make)
+    response = Response(data, mimetype="image/png")
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+# --------------------------------------------------------------------------
+# A star's light curve over all its nights
+
+
+def _star(target_id: int, bandpass_uid: str | None) -> stars.Star | Response:
+    """The star as the user may see it, or the refusal (404, 401/403)."""
+    if target_id > MAX_ID:
+        return _not_found("such star")
+    star = stars.find_star(services().engine, principal(), target_id, bandpass_uid)
+    if star is None:
+        return _not_found("such star" if bandpass_uid is None else "such star or band")
+    if not star.fetchable:
+        return _denied()
+    return star
+
+
+def _star_options(p: Any, star: stars.Star
+                  ) -> tuple[lightcurves.Options, str | None, str | None, str | None]:
+    svc = services()
+    maxrec = dali.maxrec(p, svc.settings.get("vo", "maxrec_hard"),
+                         svc.settings.get("vo", "maxrec_hard"))
+    options = lightcurves.parse_options(_with_catalog_period(p, star.target_id), maxrec)
+    calib = stars.parse_calibration(dali.single(p, "CALIB"))
+    timeref = stars.parse_timeref(dali.single(p, "TIMEREF"))
+    convert = stars.parse_timesys(dali.single(p, "TIMESYS"))
+    return options, calib, timeref, convert
+
+
+def _table_part(star: stars.Star, part: stars.Part, options: lightcurves.Options, index: int,
+                single: bool, by_band: bool, state: dict[str, bool]
+                ) -> tuple[TablePart, TimeSys]:
+    """One TABLE of a star's curve and its TIMESYS (IDs unique in the document)."""
+    svc = services()
+    suffix = "" if single else f"_{index}"
+    first = part.first
+    did = star_did(svc.authority, star.target_id, part.bandpass_uid)
+    fields = lightcurves.fields(first, options, False, stars.field_names(options))
+    timesys = lightcurves.timesys(first)
+    timescale, refposition = (stars.TIMESYSTEMS[part.convert] if part.convert
+                              else (timesys.timescale, timesys.refposition))
+    timesys = TimeSys(id=timesys.id + suffix, timescale=timescale, refposition=refposition,
+                      timeorigin=timesys.timeorigin)
+    fields[0].ref = timesys.id
+    if part.convert:
+        fields[0].description = (
+            f"Time of the point as {part.convert} (MJD = {part.convert[:3]} - 2400000.5), "
+            "converted by SKVO with astropy from the times the provider gave (their "
+            "reference position and the facility's location; the geocentre where the "
+            "location is unknown, at most 21 ms off).")
+    fields[1].id = lightcurves.MAGNITUDE_ID + suffix
+    fields[1].ref = lightcurves.PHOTCAL_ID + suffix
+    group = lightcurves.groups([first], False)[0]
+    group.id, group.field_refs = lightcurves.PHOTCAL_ID + suffix, [fields[1].id]
+    chunks = stars.rows(svc.timeseries, svc.engine, svc.base_url, part, options, state)
+    notes = [Info("note", n) for n in stars.conversion_notes(part)]
+    return TablePart(
+        fields=fields, chunks=_points(chunks),
+        params=stars.params(star, part, options, did),
+        trailer=(lambda: notes) if notes else None,
+        groups=[group], name=f"lightcurve_{part.bandpass_uid}" if by_band else "lightcurve",
+        description=stars.description(star, part, options),
+    ), timesys
+
+
+def _serve_star(star: stars.Star, bands: list[str], multiband: bool) -> Response:
+    p = dali.params()
+    try:
+        fmt = dali.response_format(p)
+        options, calib, timeref, convert = _star_options(p, star)
+        if options.bands is not None:
+            unknown = sorted(options.bands - set(bands))
+            if unknown:
+                raise OptionError(f"BAND: {', '.join(unknown)} not observed for this star")
+            bands = [b for b in bands if b in options.bands]
+        parts = stars.parts(star, bands, calib, timeref, convert)
+        if not parts:
+            raise OptionError("no points match: no night of this star has "
+                              f"{calib or 'such'} photometry"
+                              + (f" at TIMEREF={timeref}" if timeref else ""))
+        if len(parts) > 1 and not fmt.name.startswith("votable"):
+            names = "; ".join(f"{x.bandpass_uid} at {x.refposition}" for x in parts)
+            raise OptionError(f"RESPONSEFORMAT={fmt.name} holds one table, this curve has "
+                              f"{len(parts)} ({names}): choose one with BAND= and TIMEREF=, "
+                              "or ask for a VOTable")
+    except (dali.UsageError, OptionError, stars.StarError, AnalysisError) as exc:
+        return dali.error_response(f"UsageFault: {exc}")
+    state: dict[str, bool] = {}
+    single = len(parts) == 1
+    built = [_table_part(star, part, options, i, single, multiband or not single, state)
+             for i, part in enumerate(parts)]
+    try:
+        head = next(built[0][0].chunks, None)  # a failing store answers an error document
+    except StoreError as exc:
+        for tp, _ in built:
+            tp.chunks.close()
+        return dali.error_response(f"Error: {exc}", 503)
+    first = built[0][0]
+    rest = first.chunks
+    first_rows = dali.Guarded(rest if head is None else itertools.chain([head], rest),
+                              rest.close)
+    built[0] = (replace(first, chunks=first_rows), built[0][1])
+    infos = [Info("standardID", "ivo://ivoa.net/std/DALI#results-1.1")]
+    if len(parts) == 1:
+        infos.append(Info("publisher_did", star_did(services().authority, star.target_id,
+                                                    parts[0].bandpass_uid)))
+    chunks = write_tables(
+        [tp for tp, _ in built], format=fmt.name,
+        infos=[*infos, *_origin()],
+        timesys=[ts for _, ts in built],
+        coosys=[lightcurves.coosys()],
+        trailer=dali.overflow_trailer(state, options.maxrec, "points"),
+        catch=(StoreError,), value_errors=True,
+    )
+    return dali.stream(chunks, fmt.mime, safe=(StoreError, UnwritableValue),
+                       error=lambda message, status: dali.error_response(f"Error: {message}",
+                                                                         status))
+
+
+@bp.route("/lightcurve/star/<int:target_id>/<path:bandpass_uid>", methods=["GET", "POST"])
+def star_curve(target_id: int, bandpass_uid: str) -> Response:
+    """A star's light curve in one band over all its nights."""
+    for name, folded in (("/preview.png", False), ("/preview-folded.png", True)):
+        if bandpass_uid.endswith(name):
+            return star_preview(target_id, bandpass_uid[: -len(name)], folded)
+    star = _star(target_id, bandpass_uid)
+    if isinstance(star, Response):
+        return star
+    return _serve_star(star, [bandpass_uid], multiband=False)
+
+
+@bp.route("/lightcurve/star/<int:target_id>", methods=["GET", "POST"])
+def star_bands(target_id: int) -> Response:
+    """Every band of a star over all its nights: one TABLE per band."""
+    star = _star(target_id, None)
+    if isinstance(star, Response):
+        return star
+    return _serve_star(star, star.bands, multiband=True)
+
+
+def star_preview(target_id: int, bandpass_uid: str, folded: bool) -> Response:
+    """A PNG of a star's curve in a band (folded on its default ephemeris), cached."""
+    svc = services()
+    star = _star(target_id, bandpass_uid)
+    if isinstance(star, Response):
+        return star
+    parts = stars.parts(star, [bandpass_uid], None, None)
+    if not parts:
+        return _not_found("points of this star in this band")
+    eph = _default_ephemeris(target_id) if folded else None
+    if folded and eph is None:
+        return _not_found("ephemeris of this star (a folded plot needs one)")
+    options = lightcurves.Options(period=eph.period if eph else None,
+                                  epoch=eph.epoch if eph else None)
+    key = ":".join(["star", str(target_id), bandpass_uid, repr(options.period),
+                    repr(options.epoch)] + [f"{s.photometry_id}={s.data_md5}"
+                                            for x in parts for s in x.series])
+
+    def make() -> bytes:
+        curves = []
+        for part in parts:
+            chunks = list(stars.rows(svc.timeseries, svc.engine, "", part, options, {}))
+            if chunks:
+                cols = [np.concatenate([c.arrays[k] for c in chunks]) for k in range(3)]
+                phase = (np.concatenate([c.arrays[-1] for c in chunks])
+                         if options.folded else None)
+                curves.append((part.refposition, cols[0], cols[1], cols[2], phase))
+        title = f"{star.target} ({len({s.night for x in parts for s in x.series})} nights)"
+        if eph is not None:
+            title += f", P = {eph.period:g} d"
+        return preview.render_curves(curves, title, bandpass_uid, folded)
+
+    data = preview.cached(svc.settings.get("server", "cache_path"), key, make)
     response = Response(data, mimetype="image/png")
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response

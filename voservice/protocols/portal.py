@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, render_template
 
-from voservice.app import services
+from voservice.context import services
 
 bp = Blueprint("portal", __name__)
 

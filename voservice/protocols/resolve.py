@@ -10,22 +10,19 @@ the principal may not see is not there.
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from flask import Blueprint, Flask, Response
 
 from voservice import resolver
-from voservice.app import Services, principal, services
+from voservice.context import Services, principal, services
 from voservice.protocols import dali
 from voservice.urls import lightcurve_url
 from voservice.votable import Field, Info, write_table
 
 bp = Blueprint("resolve", __name__)
 
-_ENGINE_LOCK = threading.Lock()
 #: largest accepted name (SIMBAD identifiers are far shorter)
 MAX_NAME = 255
 
@@ -48,25 +45,6 @@ FIELDS = [
     Field("lightcurves", "char", arraysize="*", ucd="meta.ref.url",
           description="SSA query listing the target's light curves."),
 ]
-
-
-def config(svc: Services) -> resolver.ResolverConfig:
-    """The ``[names]`` settings of the service."""
-    return resolver.ResolverConfig.from_settings(svc.settings)
-
-
-def cache_engine(svc: Services) -> sa.Engine:
-    """The engine that may write the Sesame cache (the metadata URL, not a SELECT-only one)."""
-    if svc.settings.metadata_url == svc.settings.query_url:
-        return svc.engine
-    with _ENGINE_LOCK:
-        engine = svc.extras.get("resolver_cache_engine")
-        if engine is None:
-            from voservice.stores.metadata import make_engine
-
-            engine = make_engine(svc.settings.metadata_url)
-            svc.extras["resolver_cache_engine"] = engine
-    return engine
 
 
 def ssa_url(base_url: str, target: str) -> str:
@@ -129,7 +107,8 @@ def resolve() -> Response:
             else dali.response_format(p)
     except dali.UsageError as exc:
         return dali.error_response(f"UsageFault: {exc}", exc.status)
-    res = resolver.resolve(svc.engine, principal(), name, config(svc), cache_engine(svc))
+    res = resolver.resolve(svc.engine, principal(), name,
+                           resolver.ResolverConfig.from_settings(svc.settings), svc.writer())
     doc = _document(res, svc)
     if fmt is None:
         return _json(doc, 200 if res.found else 404)

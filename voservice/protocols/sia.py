@@ -19,33 +19,31 @@ The frame bytes are served by the frame endpoint; access_url points there.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import cache, lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, Response, current_app
+from flask import Blueprint, Flask, Response
 from lxml import etree
 from werkzeug.datastructures import MultiDict
 
 from adql import geometry, shapes
 from voservice import catalog, tables
 from voservice.access import Principal, visible_clause
-from voservice.app import principal, services
-from voservice.protocols import dali, vosi
-from voservice.protocols.scs import (
-    CHUNK,
-    SERVICES_DIR,
+from voservice.archive.describe import SERVICES_DIR, field_of
+from voservice.archive.rows import (
     QueryFailed,
-    capabilities_document,
-    column_sql,
-    dal_capability,
-    field_of,
+    column_compiler,
+    filtered_rows,
     limited_rows,
-    read_failure,
     run_select,
 )
+from voservice.config import Settings
+from voservice.context import principal, services
+from voservice.protocols import dali, vosi
+from voservice.protocols.vosi import dal_capability
 from voservice.urls import frame_url
 from voservice.votable import Field, Info, Resource, UnwritableValue, error_document, write_table
 
@@ -359,63 +357,6 @@ def _id_condition(values: list[str], authority: str, o: sa.Table, fr: sa.Table
     return sa.or_(*ors) if ors else sa.false()
 
 
-def _nothing() -> None:
-    pass
-
-
-def filtered_rows(
-    select: sa.Select,
-    keep: Callable[[Any], bool],
-    maxrec: int,
-    convert: Callable[[Sequence[Any]], tuple[Any, ...]],
-) -> tuple[Iterator[list[tuple[Any, ...]]], Callable[[], list[Info]]]:
-    """Like :func:`~voservice.protocols.scs.limited_rows`, for rows that must also pass
-    ``keep``: the ordered ``select`` is read in pages (LIMIT/OFFSET: maxrec+1 rows,
-    then twice as many as before each time) until maxrec+1 rows passed or the rows
-    ran out; the first page runs now (QueryFailed before any byte is sent), the
-    others as the document is written (a failure then ends it with an ERROR
-    status).  The trailer flags OVERFLOW iff more than maxrec rows pass.
-    """
-    state = {"overflow": False}
-    first = run_select(select.limit(maxrec + 1))
-    app = current_app._get_current_object()  # type: ignore[attr-defined]  # for later pages
-
-    def chunks() -> Iterator[list[tuple[Any, ...]]]:
-        offset, size, passed = 0, maxrec + 1, 0
-        result, close = first
-        try:
-            while True:
-                seen = 0
-                while rows := result.fetchmany(CHUNK):
-                    seen += len(rows)
-                    out = []
-                    for r in rows:
-                        if not keep(r):
-                            continue
-                        if passed == maxrec:
-                            state["overflow"] = True
-                            if out:
-                                yield out
-                            return
-                        passed += 1
-                        out.append(convert(r))
-                    if out:
-                        yield out
-                if seen < size:
-                    return  # no more candidates
-                close()
-                close = _nothing
-                offset, size = offset + size, 2 * size
-                with app.app_context():
-                    result, close = run_select(select.limit(size).offset(offset))
-        except Exception as exc:
-            raise read_failure(exc) from None
-        finally:
-            close()
-
-    return dali.Guarded(chunks(), first[1]), dali.overflow_trailer(state, maxrec)
-
-
 def region(ra: float, dec: float, fov: float | None) -> list[float] | None:
     """DALI polygon (counter-clockwise) of a frame: the field of view around the target
     (the same square as ivoa.obscore's s_region, :func:`adql.geometry.fov_region`)."""
@@ -468,6 +409,10 @@ def row_converter(base_url: str, authority: str, fields: Sequence[Field]
             "obs_title": f"{m['target']} {m['bandpass']} {m['night']} frame {m['frame_index']}",
             "bandpass_uid": m["bandpass_uid"],
             "access_rights": m["access"],
+            "dataproduct_subtype": "frame",
+            # a frame is small (a preview is the frame itself) when the browser shows it
+            "preview": frame_url(base_url, m["frame_id"])
+            if m["content_type"] in ("image/png", "image/jpeg") else None,
         }
         return tuple(values[n] for n in names)
 
@@ -504,7 +449,8 @@ def sia_query() -> Response:
             fmt = dali.response_format(p)
         else:  # TABLEDATA: small results, and stilts votlint misreads BINARY2 polygons
             fmt = dali.OutputFormat("votable/td", "application/x-votable+xml")
-        select, keep = frame_select(principal(), p, svc.dialect, svc.authority, column_sql)
+        select, keep = frame_select(principal(), p, svc.dialect, svc.authority,
+                                    column_compiler(svc.engine))
     except dali.UsageError as exc:
         return sia_error(f"UsageFault: {exc}")
     fields = sia_fields()
@@ -519,10 +465,10 @@ def sia_query() -> Response:
         convert = row_converter(svc.base_url, svc.authority, fields)
         try:
             if keep is None:
-                result, close = run_select(select.limit(maxrec + 1))
+                result, close = run_select(svc.engine, select.limit(maxrec + 1))
                 chunks, trailer = limited_rows(result, maxrec, convert, close)
             else:
-                chunks, trailer = filtered_rows(select, keep, maxrec, convert)
+                chunks, trailer = filtered_rows(svc.engine, select, keep, maxrec, convert)
         except QueryFailed as exc:
             return sia_error(str(exc), 500)
     body = write_table(fields, chunks, format=fmt.name, infos=infos, trailer=trailer,
@@ -534,12 +480,18 @@ def sia_query() -> Response:
 @bp.get("/sia/capabilities")
 def sia_capabilities() -> Response:
     """VOSI capabilities: the SIA 2.0 query capability pyvo's SIA2Service looks for."""
-    base = f"{services().base_url}/sia"
+    svc = services()
+    return vosi.capabilities_response(capabilities_element(svc.base_url, svc.settings))
+
+
+def capabilities_element(base_url: str, settings: Settings) -> etree._Element:
+    """The ``vosi:capabilities`` of the SIA 2.0 service of SKVO at ``base_url``."""
+    base = f"{base_url}/sia"
 
     def build(root: etree._Element) -> None:
         dal_capability(root, SIA_STANDARD_ID, f"{base}/query", "2.0")
 
-    return capabilities_document(base, build)
+    return vosi.capabilities_element(base, build)
 
 
 @bp.get("/sia/availability")
@@ -551,3 +503,4 @@ def sia_availability() -> Response:
 def register(app: Flask) -> None:
     """Add the SIA 2.0 service to the application."""
     app.register_blueprint(bp)
+    vosi.publish_capabilities(app, "sia", capabilities_element)

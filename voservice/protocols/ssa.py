@@ -25,20 +25,15 @@ from werkzeug.datastructures import MultiDict
 
 from adql import geometry
 from voservice import catalog, resolver, tables
-from voservice.access import Principal, visible_clause
-from voservice.app import principal, services
+from voservice.access import Principal, downloadable_clause, visible_clause
+from voservice.archive.describe import service_columns
+from voservice.archive.rows import QueryFailed, column_compiler, limited_rows, run_select
+from voservice.config import Settings
+from voservice.context import principal, services
 from voservice.protocols import dali, vosi
-from voservice.protocols.scs import (
-    QueryFailed,
-    capabilities_document,
-    column_sql,
-    dal_capability,
-    limited_rows,
-    parse_float,
-    run_select,
-    service_columns,
-)
-from voservice.urls import lightcurve_url
+from voservice.protocols.dali import parse_float
+from voservice.protocols.vosi import dal_capability
+from voservice.urls import lightcurve_url, star_curve_url
 from voservice.votable import (
     Field,
     Group,
@@ -242,11 +237,13 @@ def uuid_of_did(did: str, authority: str) -> str | None:
 
 
 def series_select(who: Principal, q: SsaQuery, dialect: str, authority: str,
-                  compile_column: Callable[[sa.ColumnElement[Any]], str]) -> sa.Select:
-    """Light curves matching the query that the principal may see."""
+                  compile_column: Callable[[sa.ColumnElement[Any]], str]
+                  ) -> sa.CompoundSelect:
+    """Light curves matching the query that the principal may see: the nights' curves
+    (``kind`` night) and the stars' curves over all the nights they may fetch (star)."""
     o, p, t, b = _t("observation"), _t("photometry"), _t("target"), _t("bandpass")
     i, f, d = _t("instrument"), _t("facility"), _t("dataid")
-    conds: list[sa.ColumnElement[bool]] = [visible_clause(who, o.c.access, o.c.source)]
+    conds: list[sa.ColumnElement[bool]] = []
     if q.pos is not None:
         conds.append(sa.text(geometry.cone_sql(
             compile_column(t.c.right_ascension), compile_column(t.c.declination),
@@ -260,8 +257,6 @@ def series_select(who: Principal, q: SsaQuery, dialect: str, authority: str,
                                  b.c.bandpass.in_(q.band_names)))
     if band_conds:
         conds.append(sa.or_(*band_conds))
-    if q.time_ranges:
-        conds.append(_overlaps(p.c.mjd_start, p.c.mjd_end, q.time_ranges))
     if q.targetnames and q.target_ids is not None:
         named: list[sa.ColumnElement[bool]] = [t.c.target_id.in_(q.target_ids)]
         named.extend(sa.text(geometry.cone_sql(
@@ -272,24 +267,70 @@ def series_select(who: Principal, q: SsaQuery, dialect: str, authority: str,
         conds.append(sa.func.lower(t.c.target).in_([n.lower() for n in q.targetnames]))
     if q.collections:
         conds.append(o.c.source.in_(q.collections))
-    if q.pubdids:
-        uuids = [u for u in (uuid_of_did(x, authority) for x in q.pubdids) if u]
-        conds.append(o.c.observation_uuid.in_(uuids) if uuids else sa.false())
     if not q.formats_ok:
         conds.append(sa.false())
-    return (
+    night_conds = [visible_clause(who, o.c.access, o.c.source), *conds]
+    star_conds = [downloadable_clause(who, o.c.access, o.c.source), *conds]
+    if q.time_ranges:
+        night_conds.append(_overlaps(p.c.mjd_start, p.c.mjd_end, q.time_ranges))
+    if q.pubdids:
+        uuids = [u for u in (uuid_of_did(x, authority) for x in q.pubdids)
+                 if u and not u.startswith(catalog.STAR_DID_MARK)]
+        night_conds.append(o.c.observation_uuid.in_(uuids) if uuids else sa.false())
+        keys = [k for k in (catalog.parse_star_did(authority, x) for x in q.pubdids) if k]
+        star_conds.append(sa.or_(*(sa.and_(t.c.target_id == k[0], b.c.bandpass_uid == k[1])
+                                   for k in keys)) if keys else sa.false())
+    text = sa.String
+    fn = sa.func
+
+    def one(column: sa.ColumnElement[Any], otherwise: Any) -> sa.ColumnElement[Any]:
+        return sa.case((fn.min(column) == fn.max(column), fn.min(column)), else_=otherwise)
+
+    common = [t.c.target, t.c.target_class, t.c.right_ascension, t.c.declination,
+              b.c.bandpass_uid, b.c.bandpass, b.c.wavelength_eff, b.c.wavelength_min,
+              b.c.wavelength_max, b.c.mag_ucd]
+    nights = (
         sa.select(
+            sa.literal("night", text).label("kind"), t.c.target_id,
             o.c.observation_uuid, o.c.source, o.c.night, o.c.access,
             p.c.n_points, p.c.mjd_start, p.c.mjd_end, p.c.flux_calibration,
-            p.c.time_refposition,
-            t.c.target, t.c.target_class, t.c.right_ascension, t.c.declination,
-            b.c.bandpass_uid, b.c.bandpass, b.c.wavelength_eff, b.c.wavelength_min,
-            b.c.wavelength_max, b.c.mag_ucd,
+            p.c.time_refposition, *common,
             i.c.instrument, f.c.facility, d.c.title, d.c.publisher, d.c.publisher_did,
+            sa.literal(0, sa.Integer).label("kind_order"), p.c.photometry_id.label("sort_key"),
         )
         .select_from(catalog.series_join())
-        .where(*conds)
-        .order_by(p.c.mjd_start, p.c.photometry_id)
+        .where(*night_conds)
+    )
+    absolute = fn.sum(sa.case((p.c.flux_calibration.in_(("abs", "mixed")), 1), else_=0))
+    null_text = sa.type_coerce(sa.null(), text)
+    stars = (
+        sa.select(
+            sa.literal("star", text).label("kind"), t.c.target_id,
+            null_text.label("observation_uuid"),
+            one(o.c.source, sa.literal("skvo", text)).label("source"),
+            null_text.label("night"), sa.literal("open", text).label("access"),
+            fn.sum(p.c.n_points).label("n_points"), fn.min(p.c.mjd_start).label("mjd_start"),
+            fn.max(p.c.mjd_end).label("mjd_end"),
+            sa.case((absolute > 0, "abs"), else_="dif").label("flux_calibration"),
+            one(p.c.time_refposition, sa.literal("mixed", text)).label("time_refposition"),
+            *common,
+            one(i.c.instrument, null_text).label("instrument"),
+            one(f.c.facility, null_text).label("facility"),
+            null_text.label("title"), one(d.c.publisher, null_text).label("publisher"),
+            null_text.label("publisher_did"),
+            sa.literal(1, sa.Integer).label("kind_order"), t.c.target_id.label("sort_key"),
+        )
+        .select_from(catalog.series_join())
+        .where(*star_conds)
+        .group_by(t.c.target_id, b.c.bandpass_id, *common)
+    )
+    if q.time_ranges:
+        stars = stars.having(_overlaps(fn.min(p.c.mjd_start), fn.max(p.c.mjd_end),
+                                       q.time_ranges))
+    return (
+        sa.union_all(nights, stars)
+        .order_by(sa.literal_column("mjd_start"), sa.literal_column("kind_order"),
+                  sa.literal_column("sort_key"))
         .limit(q.maxrec + 1)
     )
 
@@ -308,13 +349,23 @@ def row_converter(base_url: str, authority: str, publisher: str, fields: Sequenc
         m = r._mapping
         pos = (m["right_ascension"], m["declination"])
         calib = (m["flux_calibration"] or "").lower()
+        star = m["kind"] == "star"
+        if star:
+            accref = star_curve_url(base_url, m["target_id"], m["bandpass_uid"])
+            did = catalog.star_did(authority, m["target_id"], m["bandpass_uid"])
+            title = f"{m['target']} {m['bandpass']} light curve, all nights"
+        else:
+            accref = lightcurve_url(base_url, m["observation_uuid"], m["bandpass_uid"])
+            did = catalog.publisher_did(authority, m["observation_uuid"])
+            title = (f"{m['target']} {m['bandpass']} light curve of {m['night']}"
+                     f" ({m['source']}, {m['facility']})")
         values = {
-            "accref": lightcurve_url(base_url, m["observation_uuid"], m["bandpass_uid"]),
+            "accref": accref,
             "mime": LIGHTCURVE_MIME,
             "accsize": estimated_size(m["n_points"]),
-            "ssa_pubDID": catalog.publisher_did(authority, m["observation_uuid"]),
-            "ssa_dstitle": f"{m['target']} {m['bandpass']} light curve of {m['night']}"
-                           f" ({m['source']}, {m['facility']})",
+            "ssa_pubDID": did,
+            "ssa_dstitle": title,
+            "calib_level": catalog.STAR_CALIB_LEVEL if star else catalog.NIGHT_CALIB_LEVEL,
             "ssa_model": "Spectrum-1.0",
             "ssa_dstype": "timeseries",
             "ssa_length": m["n_points"],
@@ -419,22 +470,23 @@ def get_data(p: MultiDict[str, str]) -> Response:
     if uuid is None:
         return ssa_error(f"NotFoundFault: {did} is not a dataset of this service")
     q = SsaQuery(pubdids=[did], maxrec=1)
-    select = series_select(principal(), q, svc.dialect, svc.authority, column_sql)
+    select = series_select(principal(), q, svc.dialect, svc.authority,
+                           column_compiler(svc.engine))
     with svc.engine.connect() as conn:
         row = conn.execute(select).first()
     if row is None:
         return ssa_error(f"NotFoundFault: no light curve {did}")
+    if row.kind == "star":
+        return redirect(star_curve_url(svc.base_url, row.target_id, row.bandpass_uid), 303)
     return redirect(lightcurve_url(svc.base_url, row.observation_uuid, row.bandpass_uid), 303)
 
 
 def _resolve_targetnames(q: SsaQuery) -> None:
     """TARGETNAME through the archive's aliases (and Sesame when configured)."""
-    from voservice.protocols import resolve
-
     svc = services()
-    cfg = resolve.config(svc)
+    cfg = resolver.ResolverConfig.from_settings(svc.settings)
     q.target_ids, q.target_cones = resolver.resolve_many(
-        svc.engine, principal(), q.targetnames, cfg, resolve.cache_engine(svc))
+        svc.engine, principal(), q.targetnames, cfg, svc.writer())
     q.cone_radius = cfg.cone_radius
 
 
@@ -472,9 +524,10 @@ def ssa() -> Response:
         def trailer() -> list[Info]:
             return [Info("QUERY_STATUS", "OVERFLOW", "MAXREC=0: metadata only")]
     else:
-        select = series_select(principal(), q, svc.dialect, svc.authority, column_sql)
+        select = series_select(principal(), q, svc.dialect, svc.authority,
+                               column_compiler(svc.engine))
         try:
-            result, close = run_select(select)
+            result, close = run_select(svc.engine, select)
         except QueryFailed as exc:
             return ssa_error(str(exc))
         publisher = svc.settings.get("vo", "title")
@@ -491,7 +544,12 @@ def ssa() -> Response:
 def ssa_capabilities() -> Response:
     """VOSI capabilities of the SSA service (an ssa:SimpleSpectralAccess capability)."""
     svc = services()
-    base = f"{svc.base_url}/ssa"
+    return vosi.capabilities_response(capabilities_element(svc.base_url, svc.settings))
+
+
+def capabilities_element(base_url: str, settings: Settings) -> etree._Element:
+    """The ``vosi:capabilities`` of the SSA service of SKVO at ``base_url``."""
+    base = f"{base_url}/ssa"
 
     def build(root: etree._Element) -> None:
         cap = dal_capability(
@@ -507,13 +565,13 @@ def ssa_capabilities() -> Response:
         vosi.sub(cap, "creationType", "archival")
         vosi.sub(cap, "supportedFrame", "ICRS")
         vosi.sub(cap, "maxSearchRadius", "180")
-        vosi.sub(cap, "maxRecords", str(svc.settings.get("vo", "maxrec_hard")))
-        vosi.sub(cap, "defaultMaxRecords", str(svc.settings.get("vo", "maxrec_default")))
+        vosi.sub(cap, "maxRecords", str(settings.get("vo", "maxrec_hard")))
+        vosi.sub(cap, "defaultMaxRecords", str(settings.get("vo", "maxrec_default")))
         vosi.sub(cap, "maxAperture", "180")
         test = vosi.sub(cap, "testQuery")
         vosi.sub(test, "queryDataCmd", "REQUEST=queryData&POS=47.042215,40.955648&SIZE=0.1")
 
-    return capabilities_document(base, build)
+    return vosi.capabilities_element(base, build)
 
 
 @bp.get("/ssa/availability")
@@ -525,3 +583,4 @@ def ssa_availability() -> Response:
 def register(app: Flask) -> None:
     """Add the SSA service to the application."""
     app.register_blueprint(bp)
+    vosi.publish_capabilities(app, "ssa", capabilities_element)

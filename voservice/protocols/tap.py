@@ -8,9 +8,11 @@ which translates the ADQL and streams the table; the async routes come from
 from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, render_template, request
+from lxml import etree
 
 import adql
-from voservice.app import principal, services
+from voservice.config import Settings
+from voservice.context import principal, services
 from voservice.protocols import dali, uws, vosi
 from voservice.protocols.vosi import XSI_TYPE, sub
 from voservice.query import QueryError, TapResult, run_tap_query
@@ -20,8 +22,9 @@ bp = Blueprint("tap", __name__, url_prefix="/tap")
 
 #: geometry functions the translator implements (advertised in capabilities; REGION is
 #: not: it is refused)
-_REGION_COLUMN = ("ivoa.obscore.s_region (the field-of-view square) works with a POINT or "
-                  "a CIRCLE, exactly; not with a POLYGON, BOX or another region.")
+_REGION_COLUMN = ("ivoa.obscore.s_region (the field-of-view square) works with a POINT, a "
+                  "CIRCLE, and a POLYGON or BOX of constant vertices, exactly, also through "
+                  "derived tables and WITH; not with another region column.")
 GEOMETRY = ("POINT", "CIRCLE", "BOX", "POLYGON",
             ("CONTAINS", "Exact on the sphere. " + _REGION_COLUMN),
             ("INTERSECTS", "Exact on the sphere. " + _REGION_COLUMN),
@@ -35,6 +38,7 @@ ADQL_FEATURES = {
     "features-adql-type": ("CAST",),
     "features-adql-sets": ("UNION", "EXCEPT", "INTERSECT"),
     "features-adql-common-table": ("WITH",),
+    "features-adql-unit": ("IN_UNIT",),
 }
 #: output formats: (mime, aliases, TAPRegExt ivo-id or None)
 OUTPUT_FORMATS = (
@@ -92,18 +96,29 @@ def capabilities() -> Response:
     if refused is not None:
         return refused
     svc = services()
-    settings = svc.settings
+    return vosi.capabilities_response(capabilities_element(svc.base_url, svc.settings))
+
+
+def capabilities_element(base_url: str, settings: Settings) -> etree._Element:
+    """The ``vosi:capabilities`` of the TAP service of SKVO at ``base_url``."""
+    base = f"{base_url}/tap"
     root = vosi.capabilities_root()
     cap = sub(root, "capability", standardID="ivo://ivoa.net/std/TAP")
     cap.set(XSI_TYPE, "tr:TableAccess")
-    vosi.interface(cap, _base(), std=True, use="base", version="1.1")
+    vosi.interface(cap, base, std=True, use="base", version="1.1")
     sub(cap, "dataModel", "ObsCore-1.1", **{"ivo-id": "ivo://ivoa.net/std/ObsCore#core-1.1"})
     lang = sub(cap, "language")
     sub(lang, "name", "ADQL")
     sub(lang, "version", "2.0", **{"ivo-id": "ivo://ivoa.net/std/ADQL#v2.0"})
     sub(lang, "version", "2.1", **{"ivo-id": "ivo://ivoa.net/std/ADQL#v2.1"})
     sub(lang, "description", "ADQL 2.1 (and 2.0) translated to the metadata database; "
-        "cone searches use the declination and right-ascension indexes.")
+        "cone searches use the declination and right-ascension indexes. Accepted beyond "
+        "the REC, as clients write it: one trailing ';' (never a second statement); "
+        "reserved words as the schema and table parts of a table name (FROM "
+        "public.hipparcos, ehst.position, FROM table, table.*), not as column names, "
+        "aliases or WITH names (quote those); a keyword right after a number (ORDER BY "
+        "1desc). A number directly followed by a name (SELECT 89x) is a syntax error. "
+        "REGION() is not supported.")
     lang.append(vosi.features("features-adqlgeo", GEOMETRY))
     lang.append(vosi.features("features-udf", [(u.form, u.description)
                                                 for u in adql.IMPLEMENTED_UDFS]))
@@ -131,10 +146,10 @@ def capabilities() -> Response:
     upload = sub(cap, "uploadLimit")
     sub(upload, "default", str(settings.get("vo", "upload_max_bytes")), unit="byte")
     sub(upload, "hard", str(settings.get("vo", "upload_max_bytes")), unit="byte")
-    vosi.add_vosi_capabilities(root, _base(), tables_url=True)
+    vosi.add_vosi_capabilities(root, base, tables_url=True)
     examples = sub(root, "capability", standardID="ivo://ivoa.net/std/DALI#examples")
-    vosi.interface(examples, f"{_base()}/examples", kind="vr:WebBrowser")
-    return vosi.capabilities_response(root)
+    vosi.interface(examples, f"{base}/examples", kind="vr:WebBrowser")
+    return root
 
 
 @bp.route("/availability", methods=["GET", "HEAD", "POST", "PUT", "DELETE"])
@@ -225,6 +240,30 @@ EXAMPLES = (
      "SELECT table_name, column_name, datatype, unit, ucd, description\n"
      "FROM TAP_SCHEMA.columns\nWHERE table_name = 'ivoa.obscore'\nORDER BY column_index",
      ("TAP_SCHEMA.columns",), "The columns of ObsCore with units and UCDs."),
+    ("star-curves", "Each star's light curve per band over all its nights",
+     "SELECT target_name, bandpass_uid, t_min, t_max, t_xel, obs_collection, access_url\n"
+     "FROM ivoa.obscore\nWHERE calib_level = 3\nORDER BY target_name, bandpass_uid",
+     ("ivoa.obscore",), "Star curves (calib_level 3) join the nights you may fetch; their "
+     "access_url leads to DataLink (the curve, previews, its nights, the periodogram)."),
+    ("star-points", "A star's V light curve over all nights, point by point",
+     "SELECT p.mjd, p.magnitude, p.magnitude_error, p.flux_calibration,\n"
+     "       o.source, o.observation_uuid, p.frame_url\n"
+     "FROM skvo.\"point\" AS p\n"
+     "JOIN skvo.target AS t ON t.target_id = p.target_id\n"
+     "JOIN skvo.bandpass AS b ON b.bandpass_id = p.bandpass_id\n"
+     "JOIN skvo.observation AS o ON o.observation_id = p.observation_id\n"
+     "WHERE t.target = 'bet_Lyr' AND b.bandpass_uid = 'johnson.v'\n"
+     "ORDER BY mjd",
+     ("skvo.point", "skvo.target", "skvo.bandpass", "skvo.observation"),
+     "Every point of beta Lyrae in V that you may fetch, with its night and frame. POINT "
+     "is an ADQL reserved word: strict ADQL writes skvo.\"point\" (SKVO also takes "
+     "skvo.point)."),
+    ("ephemerides", "Stored periods and epochs",
+     "SELECT t.target, e.period, e.epoch, e.epoch_timescale, e.epoch_refpos, e.var_type,\n"
+     "       e.reference\nFROM skvo.ephemeris AS e\n"
+     "JOIN skvo.target AS t ON t.target_id = e.target_id\nWHERE e.is_default = 1",
+     ("skvo.ephemeris", "skvo.target"),
+     "The default ephemeris of each target: what PERIOD=catalog folds on."),
     ("filters", "Filters with their wavelengths",
      "SELECT bandpass_uid, photometric_system, wavelength_eff, wavelength_min, "
      "wavelength_max\nFROM skvo.bandpass\nORDER BY wavelength_eff",
@@ -238,4 +277,5 @@ uws.register_routes(bp)
 def register(app: Flask) -> None:
     """Add ``/tap`` (with the UWS routes) to the application."""
     app.register_blueprint(bp)
+    vosi.publish_capabilities(app, "tap", capabilities_element)
 

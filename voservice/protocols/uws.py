@@ -31,7 +31,7 @@ from lxml import etree
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from voservice import jobs
-from voservice.app import principal, services
+from voservice.context import principal, services
 from voservice.jobs import Job, JobStateError, JobStore
 from voservice.limits import wait_slot
 from voservice.protocols import dali

@@ -8,13 +8,14 @@ is built from the same table descriptions as TAP_SCHEMA.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
-from flask import Response, request
+from flask import Flask, Response, current_app, request
 from lxml import etree
 
 from voservice import tables
-from voservice.app import services
+from voservice.context import services
 
 NS = {
     "vosi": "http://www.ivoa.net/xml/VOSICapabilities/v1.0",
@@ -194,3 +195,60 @@ def features(kind: str, forms: Iterable[str | tuple[str, str]]) -> etree._Elemen
         if description:
             sub(feature, "description", description)
     return element
+
+
+def dal_capability(root: etree._Element, standard_id: str, url: str, version: str,
+                   xsi_type: str | None = None, namespace: tuple[str, str] | None = None,
+                   params: Sequence[tuple[str, str, str | None, str]] = (),
+                   result_type: str = "application/x-votable+xml") -> etree._Element:
+    """Append a DAL ``<capability>`` with its std ParamHTTP interface to a VOSI root.
+
+    ``namespace`` (prefix, URI) is declared on the capability for ``xsi_type``;
+    ``params`` are (name, dataType, unit, description) of the interface, dataType
+    a VODataService simple type (integer, real, char, string, boolean).
+    """
+    nsmap = {namespace[0]: namespace[1]} if namespace else None
+    cap = etree.SubElement(root, "capability", nsmap=nsmap)
+    cap.set("standardID", standard_id)
+    if xsi_type:
+        cap.set(XSI_TYPE, xsi_type)
+    iface = interface(cap, url, std=True, use="base", version=version)
+    sub(iface, "queryType", "GET")
+    sub(iface, "resultType", result_type)
+    for name, datatype, unit, description in params:
+        param = sub(iface, "param", std="true")
+        sub(param, "name", name)
+        sub(param, "description", description)
+        if unit:
+            sub(param, "unit", unit)
+        sub(param, "dataType", datatype)
+    return cap
+
+
+def capabilities_document(base: str, build: Callable[[etree._Element], None]) -> Response:
+    """VOSI capabilities of a service at ``base``: ``build`` adds its own capability."""
+    return capabilities_response(capabilities_element(base, build))
+
+
+def capabilities_element(base: str, build: Callable[[etree._Element], None]
+                         ) -> etree._Element:
+    """The ``vosi:capabilities`` element of a service at ``base`` (``build`` adds its own)."""
+    root = capabilities_root()
+    build(root)
+    add_vosi_capabilities(root, base)
+    return root
+
+
+#: a capability builder: (public base URL of SKVO, settings) -> the service's
+#: ``vosi:capabilities`` element, the one its ``/capabilities`` answers
+CapabilityBuilder = Callable[[str, Any], etree._Element]
+
+
+def publish_capabilities(app: Flask, service: str, build: CapabilityBuilder) -> None:
+    """Make a service's capability builder known to the registry records (``/oai``)."""
+    app.extensions.setdefault("skvo_capabilities", {})[service] = build
+
+
+def published_capabilities() -> dict[str, CapabilityBuilder]:
+    """The capability builders the protocol modules published, by service name."""
+    return dict(current_app.extensions.get("skvo_capabilities", {}))

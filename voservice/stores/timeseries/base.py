@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -144,8 +144,30 @@ class TimeSeriesStore(ABC):
     def delete(self, ref: SeriesRef) -> None:
         """Remove every point of a series (nothing to remove is fine)."""
 
+    def reader(self, refs: Sequence[SeriesRef], sizes: Sequence[int]) -> SeriesReader:
+        """Reads many series (``sizes``: their numbers of points), in the order given,
+        as :meth:`read` reads each.
+
+        A store whose queries cost more than their points (a star has hundreds
+        of short series) reads several series per query; the default reads
+        each on its own.
+        """
+        return SeriesReader(self)
+
     def create_schema(self) -> None:  # noqa: B027 - optional
         """Create what the store needs (tables, metrics); default: nothing."""
 
     def close(self) -> None:  # noqa: B027 - optional
         """Release connections."""
+
+
+class SeriesReader:
+    """Reads series a store was asked for (:meth:`TimeSeriesStore.reader`): one by one."""
+
+    def __init__(self, store: TimeSeriesStore) -> None:
+        self.store = store
+
+    def read(self, ref: SeriesRef, start_us: int | None = None, end_us: int | None = None,
+             chunk_size: int = 100_000) -> Iterator[Points]:
+        """The chunks of one series, exactly as ``store.read`` gives them."""
+        yield from self.store.read(ref, start_us, end_us, chunk_size)

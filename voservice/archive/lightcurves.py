@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -35,7 +35,7 @@ COOSYS_ID = "coosys"
 #: ID of the photcal GROUP of a single-band light curve (the magnitude FIELD's ``ref``)
 PHOTCAL_ID = "photcal"
 MAGNITUDE_ID = "magnitude"
-_REFPOSITIONS = {"topocenter": "TOPOCENTER", "geocenter": "GEOCENTER",
+REFPOSITIONS = {"topocenter": "TOPOCENTER", "geocenter": "GEOCENTER",
                  "heliocenter": "HELIOCENTER", "barycenter": "BARYCENTER"}
 _EPOCH = dt.datetime(1970, 1, 1)
 
@@ -133,6 +133,14 @@ class Series:
     instrument: str
     facility: str
     title: str
+    target_id: int | None = None
+    flux_calibration: str | None = None  # abs, dif or mixed (of the series)
+    n_frames: int = 0
+    mjd_start: float | None = None
+    mjd_end: float | None = None
+    longitude: float | None = None  # of the facility (deg, WGS84)
+    latitude: float | None = None
+    height: float | None = None
 
     @property
     def ref(self) -> SeriesRef:
@@ -161,6 +169,8 @@ def _series_select() -> sa.Select:
         p.c.end_date, p.c.n_points, p.c.time_refposition, t.c.target, t.c.right_ascension,
         t.c.declination, b.c.bandpass, b.c.bandpass_uid, b.c.photometric_system,
         b.c.wavelength_eff, b.c.mag_ucd, i.c.instrument, f.c.facility, d.c.title,
+        o.c.target_id, p.c.flux_calibration, p.c.n_frames, p.c.mjd_start, p.c.mjd_end,
+        f.c.longitude, f.c.latitude, f.c.height,
     ).select_from(catalog.series_join())
 
 
@@ -172,6 +182,20 @@ def find_series(engine: sa.Engine, observation_uuid: str,
     query = _series_select().where(o.c.observation_uuid == observation_uuid)
     if bandpass_uid is not None:
         query = query.where(b.c.bandpass_uid == bandpass_uid)
+    with engine.connect() as conn:
+        return [Series(**row._mapping) for row in conn.execute(query)]
+
+
+def target_series(engine: sa.Engine, target_id: int,
+                  bandpass_uid: str | None = None) -> list[Series]:
+    """Every series of a target (optionally of one bandpass), oldest first."""
+    o = tables.sa_table("skvo.observation")
+    b = tables.sa_table("skvo.bandpass")
+    p = tables.sa_table("skvo.photometry")
+    query = _series_select().where(o.c.target_id == target_id)
+    if bandpass_uid is not None:
+        query = query.where(b.c.bandpass_uid == bandpass_uid)
+    query = query.order_by(p.c.mjd_start, o.c.source, p.c.photometry_id)
     with engine.connect() as conn:
         return [Series(**row._mapping) for row in conn.execute(query)]
 
@@ -192,7 +216,7 @@ def night_series(engine: sa.Engine, series: Series) -> list[Series]:
 MJD_WINDOW_LIMIT = 1e8
 
 
-def _window(options: Options) -> tuple[int | None, int | None]:
+def window(options: Options) -> tuple[int | None, int | None]:
     def us(mjd: float | None) -> int | None:
         if mjd is None:
             return None
@@ -204,7 +228,7 @@ def _window(options: Options) -> tuple[int | None, int | None]:
 
 def timesys(series: Series) -> TimeSys:
     """The TIMESYS of a series: UTC (TDB for barycentric times), MJD origin."""
-    refposition = _REFPOSITIONS.get((series.time_refposition or "").lower(), "TOPOCENTER")
+    refposition = REFPOSITIONS.get((series.time_refposition or "").lower(), "TOPOCENTER")
     timescale = "TDB" if refposition == "BARYCENTER" else "UTC"
     return TimeSys(id=TIMESYS_ID, timescale=timescale, refposition=refposition,
                    timeorigin=2400000.5)
@@ -215,24 +239,26 @@ def coosys() -> CooSys:
     return CooSys(id=COOSYS_ID, system="ICRS")
 
 
-def fields(series: Series, options: Options, multiband: bool) -> list[Field]:
+def fields(series: Series, options: Options, multiband: bool,
+           names: Sequence[str] | None = None) -> list[Field]:
     """FIELDs of the light curve, time first (TOPCAT plots it at once).
 
     The magnitude FIELD has ``ID="magnitude"``; in a single-band curve its
     ``ref`` is the photcal GROUP (a multi-band magnitude has one per band).
     """
-    from voservice.protocols.scs import service_columns
+    from voservice.archive.describe import service_columns
 
     by_name = {f.name: f for f in service_columns("lightcurve")}
-    names = ["time", "magnitude", "magnitude_error"]
-    if options.bin is None:
-        names += ["exposure", "flux_calibration", "flux_calibration_level", "timestamp"]
-    if multiband:
-        names.append("bandpass_uid")
-    if options.folded:
-        names.append("phase")
-    if options.bin is not None:
-        names.append("n_points")
+    if names is None:
+        names = ["time", "magnitude", "magnitude_error"]
+        if options.bin is None:
+            names += ["exposure", "flux_calibration", "flux_calibration_level", "timestamp"]
+        if multiband:
+            names.append("bandpass_uid")
+        if options.folded:
+            names.append("phase")
+        if options.bin is not None:
+            names.append("n_points")
     out = [replace(by_name[n]) for n in names]
     out[0].ref = TIMESYS_ID
     out[1].id = MAGNITUDE_ID
@@ -370,7 +396,7 @@ def data_origin(*, publisher: str, ivoid: str, contact: str, citation: str,
     return out
 
 
-def _phase(mjd: np.ndarray, options: Options) -> np.ndarray:
+def phase(mjd: np.ndarray, options: Options) -> np.ndarray:
     return np.mod((mjd - (options.epoch or 0.0)) / options.period, 1.0)
 
 
@@ -379,20 +405,20 @@ READ_POINTS = 10_000
 
 
 def _points(store: Any, series: list[Series], options: Options) -> Iterator[tuple[Points, str]]:
-    start, end = _window(options)
+    start, end = window(options)
     for s in series:
-        with contextlib.closing(_read(store, s.ref, start, end)) as chunks:
+        with contextlib.closing(read(store, s.ref, start, end)) as chunks:
             for chunk in chunks:
                 if len(chunk):
                     yield chunk, s.bandpass_uid
 
 
-def _read(store: Any, ref: SeriesRef, start: int | None, end: int | None) -> Iterator[Points]:
+def read(store: Any, ref: SeriesRef, start: int | None, end: int | None) -> Iterator[Points]:
     """The store's chunks of a series (as an iterator that can be closed)."""
     yield from store.read(ref, start_us=start, end_us=end, chunk_size=READ_POINTS)
 
 
-def _columns(chunk: Points, band: str, options: Options, multiband: bool) -> list[Any]:
+def point_columns(chunk: Points, band: str, options: Options, multiband: bool) -> list[Any]:
     mjd = chunk.mjd
     cols: list[Any] = [mjd, chunk.magnitude, chunk.magnitude_error, chunk.exposure,
                        chunk.flux_calibration, chunk.flux_calibration_level.astype(np.int32),
@@ -400,7 +426,7 @@ def _columns(chunk: Points, band: str, options: Options, multiband: bool) -> lis
     if multiband:
         cols.append(np.full(len(chunk), band, dtype=object))
     if options.folded:
-        cols.append(_phase(mjd, options))
+        cols.append(phase(mjd, options))
     return cols
 
 
@@ -412,14 +438,22 @@ def rows(store: Any, series: list[Series], options: Options, multiband: bool,
     grow with the number of points (binning holds one accumulator per bin).
     Closing the iterator closes the store's reads.
     """
-    limit = options.maxrec
     if options.bin is not None:
         chunks: Iterator[list[Any]] = _binned(store, series, options, multiband)
     elif multiband and len(series) > 1:
         chunks = _merged(store, series, options)
     else:
-        chunks = (_columns(c, band, options, multiband)
+        chunks = (point_columns(c, band, options, multiband)
                   for c, band in _points(store, series, options))
+    return limited(chunks, options.maxrec, state)
+
+
+def limited(chunks: Iterator[list[Any]], limit: int | None, state: dict[str, bool]
+            ) -> Iterator[Columns]:
+    """Column chunks cut at ``limit`` rows (``state["overflow"]`` set when cut).
+
+    Closing the result closes ``chunks``.
+    """
     with contextlib.closing(chunks):
         sent = 0
         for cols in chunks:
@@ -445,8 +479,8 @@ def _merged(store: Any, series: list[Series], options: Options) -> Iterator[list
     point earlier than the smallest last time held of a series still being
     read is final; those are emitted, sorted, one batch at a time.
     """
-    start, end = _window(options)
-    readers = [_read(store, s.ref, start, end) for s in series]
+    start, end = window(options)
+    readers = [read(store, s.ref, start, end) for s in series]
     try:
         held: list[list[Any] | None] = [None] * len(series)
         active = [True] * len(series)
@@ -454,7 +488,7 @@ def _merged(store: Any, series: list[Series], options: Options) -> Iterator[list
         def pull(i: int) -> None:
             for chunk in readers[i]:
                 if len(chunk):
-                    cols = _columns(chunk, series[i].bandpass_uid, options, True)
+                    cols = point_columns(chunk, series[i].bandpass_uid, options, True)
                     old = held[i]
                     held[i] = cols if old is None else [np.concatenate([a, b])
                                                         for a, b in zip(old, cols, strict=True)]
@@ -488,7 +522,7 @@ def _merged(store: Any, series: list[Series], options: Options) -> Iterator[list
             reader.close()
 
 
-class _Bins:
+class Bins:
     """Running per-bin sums of one series, in bin order.
 
     Every sum adds the points in the order they come, as one ``np.bincount``
@@ -518,13 +552,13 @@ def _binned(store: Any, series: list[Series], options: Options, multiband: bool
     """Mean time, weighted mean magnitude, propagated error and count per bin (one chunk)."""
     out: list[list[Any]] = []
     for s in series:
-        bins = _Bins()
+        bins = Bins()
         origin = None
         for chunk, _ in _points(store, [s], options):
             mjd = chunk.mjd
             if origin is None:
                 origin = mjd[0]
-            axis = _phase(mjd, options) if options.folded else mjd - origin
+            axis = phase(mjd, options) if options.folded else mjd - origin
             index = np.floor(axis / options.bin).astype(np.int64)
             err = chunk.magnitude_error
             weights = np.where(err > 0, 1.0 / np.where(err > 0, err, 1.0) ** 2, 0.0)
@@ -532,22 +566,27 @@ def _binned(store: Any, series: list[Series], options: Options, multiband: bool
             bins.add(index, [weights, mjd, chunk.magnitude, weights * chunk.magnitude, err**2])
         if origin is None:
             continue
-        count = bins.count
-        wsum, tsum, msum, wmag, err2 = bins.sums
-        mean_time = tsum / count
-        plain_mag = msum / count
-        mag = np.where(wsum > 0, wmag / np.where(wsum > 0, wsum, 1.0), plain_mag)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            error = np.where(wsum > 0, 1.0 / np.sqrt(wsum), np.sqrt(err2) / count)
-        cols: list[Any] = [mean_time, mag, error]
-        if multiband:
-            cols.append(np.full(len(bins.keys), s.bandpass_uid, dtype=object))
-        if options.folded:
-            cols.append((bins.keys + 0.5) * options.bin)
-        cols.append(count)
-        out.append(cols)
+        out.append(bin_columns(bins, options, s.bandpass_uid if multiband else None))
     if not out:
         return
     merged = [np.concatenate([o[i] for o in out]) for i in range(len(out[0]))]
     order = np.argsort(merged[0], kind="stable")
     yield [c[order] for c in merged]
+
+
+def bin_columns(bins: Bins, options: Options, band: str | None) -> list[Any]:
+    """Mean time, weighted mean magnitude, propagated error [, band] [, phase], count."""
+    count = bins.count
+    wsum, tsum, msum, wmag, err2 = bins.sums
+    mean_time = tsum / count
+    plain_mag = msum / count
+    mag = np.where(wsum > 0, wmag / np.where(wsum > 0, wsum, 1.0), plain_mag)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        error = np.where(wsum > 0, 1.0 / np.sqrt(wsum), np.sqrt(err2) / count)
+    cols: list[Any] = [mean_time, mag, error]
+    if band is not None:
+        cols.append(np.full(len(bins.keys), band, dtype=object))
+    if options.folded:
+        cols.append((bins.keys + 0.5) * options.bin)
+    cols.append(count)
+    return cols
