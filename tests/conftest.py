@@ -24,8 +24,10 @@ import requests
 import sqlalchemy as sa
 
 MARIADB_URL = os.environ.get("SKVO_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
-#: prefix of every MariaDB database the tests create (runs side by side need their own)
-DB_PREFIX = os.environ.get("SKVO_TEST_DB_PREFIX", "")
+#: prefix of every MariaDB database the tests create (runs side by side need their own,
+#: and so does each pytest-xdist worker)
+DB_PREFIX = os.environ.get("SKVO_TEST_DB_PREFIX", "") + (
+    f"{os.environ['PYTEST_XDIST_WORKER']}_" if os.environ.get("PYTEST_XDIST_WORKER") else "")
 
 #: test accounts: name -> (password, whether granted every non-open source)
 ALICE = ("alice", "wonderland")  # granted all sources
