@@ -77,6 +77,14 @@ def test_curves_are_listed_and_fetchable(server: LiveServer) -> None:
     listed = ssa_rows(server.url, TARGETNAME="bet_Lyr")
     assert len([r for r in listed if int(r["calib_level"]) == 2]) == len(curves)
     assert requests.get(doc["targets"][0]["lightcurves"], timeout=60).status_code == 200
+    # the star's curve per band over the open nights (what an anonymous user may fetch)
+    stars = doc["targets"][0]["star_curves"]
+    open_bands = {c["bandpass"] for c in curves if c["access"] == "open"}
+    assert {s["bandpass"] for s in stars} == open_bands
+    for star in stars:
+        assert star["nights"] == sum(1 for c in curves if c["access"] == "open"
+                                     and c["bandpass"] == star["bandpass"])
+        assert requests.get(star["url"], timeout=60).status_code == 200
 
 
 def test_unknown_name_is_404_in_json_and_votable(server: LiveServer) -> None:

@@ -16,9 +16,10 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, Response
 
 from voservice import resolver
+from voservice.access import can_download
 from voservice.context import Services, principal, services
 from voservice.protocols import dali
-from voservice.urls import lightcurve_url
+from voservice.urls import lightcurve_url, star_curve_url
 from voservice.votable import Field, Info, write_table
 
 bp = Blueprint("resolve", __name__)
@@ -44,6 +45,9 @@ FIELDS = [
           description="Number of per-night light curves the requester may see."),
     Field("lightcurves", "char", arraysize="*", ucd="meta.ref.url",
           description="SSA query listing the target's light curves."),
+    Field("star_curves", "char", arraysize="*", ucd="meta.ref.url",
+          description="The target's light curve per band over all the nights the requester "
+                      "may fetch (/lightcurve/star/...), separated by blanks."),
 ]
 
 
@@ -67,6 +71,7 @@ def _document(res: resolver.Resolution, svc: Services) -> dict[str, Any]:
             "target_class": m.target_class,
             "aliases": [{"alias": a, "origin": o} for a, o in aliases[m.target_id]],
             "lightcurves": ssa_url(svc.base_url, m.target),
+            "star_curves": _star_curves(svc, who, m.target_id, mine),
             "curves": [{"night": c["night"], "source": c["source"],
                         "bandpass": c["bandpass_uid"], "access": c["access"],
                         "url": lightcurve_url(svc.base_url, c["observation_uuid"],
@@ -80,6 +85,18 @@ def _document(res: resolver.Resolution, svc: Services) -> dict[str, Any]:
             "note": res.note}
 
 
+def _star_curves(svc: Services, who: Any, target_id: int, curves: list[dict[str, Any]]
+                 ) -> list[dict[str, Any]]:
+    """The target's curve per band over the nights ``who`` may fetch."""
+    nights: dict[str, int] = {}
+    for c in curves:
+        if can_download(who, c["access"], c["source"]):
+            nights[c["bandpass_uid"]] = nights.get(c["bandpass_uid"], 0) + 1
+    return [{"bandpass": band, "nights": n,
+             "url": star_curve_url(svc.base_url, target_id, band)}
+            for band, n in sorted(nights.items())]
+
+
 def _json(doc: dict[str, Any], status: int) -> Response:
     return Response(json.dumps(doc, indent=1) + "\n", status=status,
                     mimetype="application/json")
@@ -88,7 +105,8 @@ def _json(doc: dict[str, Any], status: int) -> Response:
 def _rows(doc: dict[str, Any]) -> list[tuple[Any, ...]]:
     return [(t["target"], t["target_id"], t["catalogue"], t["catalogue_value"], t["ra"],
              t["dec"], t["target_class"], " | ".join(a["alias"] for a in t["aliases"]),
-             doc["resolver"], len(t["curves"]), t["lightcurves"]) for t in doc["targets"]]
+             doc["resolver"], len(t["curves"]), t["lightcurves"],
+             " ".join(c["url"] for c in t["star_curves"])) for t in doc["targets"]]
 
 
 @bp.route("/resolve", methods=["GET", "POST"])
