@@ -159,36 +159,16 @@ class SqlTimeSeriesStore(TimeSeriesStore):
             query = query.where(ts_chunk.c.end_us >= int(start_us))
         if end_us is not None:
             query = query.where(ts_chunk.c.start_us <= int(end_us))
-        pending: list[Points] = []
-        held = 0
         with self.engine.connect() as conn:
             # MySQL drivers buffer a whole result unless asked to stream it; SQLAlchemy's
             # read-ahead would grow to 1,000 blobs (400 MB): hold 2 at most
             result = conn.execution_options(stream_results=True, max_row_buffer=2).execute(query)
             try:
-                for labels, blob in result:
-                    part = decode(labels, blob)
-                    if start_us is not None or end_us is not None:
-                        t = part.time_us
-                        keep = np.ones(len(t), bool)
-                        if start_us is not None:
-                            keep &= t >= int(start_us)
-                        if end_us is not None:
-                            keep &= t <= int(end_us)
-                        part = part[keep]
-                    pending.append(part)
-                    held += len(part)
-                    while held >= chunk_size:
-                        merged = Points.concat(pending)
-                        yield merged[:chunk_size]
-                        rest = merged[chunk_size:]
-                        pending, held = ([rest] if len(rest) else []), len(rest)
+                yield from _rechunk(result, start_us, end_us, chunk_size)
             except GeneratorExit:
                 if result.cursor is not None and conn.dialect.name != "sqlite":
                     conn.invalidate()  # the reader left: drop the rest instead of reading it
                 raise
-        if held:
-            yield Points.concat(pending)
 
     def reader(self, refs: Sequence[SeriesRef], sizes: Sequence[int]) -> SeriesReader:
         """Reads the series a batch at a time (up to BATCH_POINTS points per query)."""
@@ -254,28 +234,32 @@ class _BatchReader(SeriesReader):
         if ref.series_id not in self.held:
             self._load(self.index[ref.series_id])
         rows = self.held.pop(ref.series_id)
-        start, end, size = start_us, end_us, chunk_size
-        pending: list[Points] = []
-        held = 0
-        for row in rows:
-            if (start is not None and row.end_us < start) or (
-                    end is not None and row.start_us > end):
-                continue
-            part = decode(row.labels, row.points)
-            if start is not None or end is not None:
-                t = part.time_us
-                keep = np.ones(len(t), bool)
-                if start is not None:
-                    keep &= t >= int(start)
-                if end is not None:
-                    keep &= t <= int(end)
-                part = part[keep]
-            pending.append(part)
-            held += len(part)
-            while held >= size:
-                merged = Points.concat(pending)
-                yield merged[:size]
-                rest = merged[size:]
-                pending, held = ([rest] if len(rest) else []), len(rest)
-        if held:
-            yield Points.concat(pending)
+        rows = [r for r in rows if not ((start_us is not None and r.end_us < start_us)
+                                        or (end_us is not None and r.start_us > end_us))]
+        yield from _rechunk(((r.labels, r.points) for r in rows), start_us, end_us, chunk_size)
+
+
+def _rechunk(blobs: Any, start_us: int | None, end_us: int | None, size: int
+             ) -> Iterator[Points]:
+    """Decoded (labels, blob) rows cut to the window and regrouped ``size`` points a time."""
+    pending: list[Points] = []
+    held = 0
+    for labels, blob in blobs:
+        part = decode(labels, blob)
+        if start_us is not None or end_us is not None:
+            t = part.time_us
+            keep = np.ones(len(t), bool)
+            if start_us is not None:
+                keep &= t >= int(start_us)
+            if end_us is not None:
+                keep &= t <= int(end_us)
+            part = part[keep]
+        pending.append(part)
+        held += len(part)
+        while held >= size:
+            merged = Points.concat(pending)
+            yield merged[:size]
+            rest = merged[size:]
+            pending, held = ([rest] if len(rest) else []), len(rest)
+    if held:
+        yield Points.concat(pending)
