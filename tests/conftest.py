@@ -258,3 +258,66 @@ def mariadb_server(mariadb_deployment: Deployment) -> Iterator[LiveServer]:
 def server(request: pytest.FixtureRequest) -> LiveServer:
     """Each live server in turn: the tests that use it run on both databases."""
     return request.getfixturevalue(f"{request.param}_server")
+
+
+# --------------------------------------------------------------------------
+# A real browser: Debian's headless Chromium driven by Playwright
+
+#: where browser tests save their screenshots for a reviewer (one PNG per page state)
+SCREENSHOTS = Path(os.environ.get("SKVO_SCREENSHOTS",
+                                  Path(__file__).resolve().parent / "screenshots"))
+CHROMIUM = os.environ.get("SKVO_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Headless Chromium (Debian's package, never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                      args=["--no-sandbox", "--disable-gpu"])
+        yield chromium
+        chromium.close()
+
+
+class BrowserPage:
+    """A Playwright page that records JS console errors and saves screenshots."""
+
+    def __init__(self, page: object, name: str) -> None:
+        self.page = page
+        self.name = name
+        self.errors: list[str] = []
+        page.on("console", lambda msg: msg.type == "error" and self.errors.append(
+            f"console: {msg.text} ({msg.location.get('url', '')})"))
+        page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
+
+    def shoot(self, label: str, full_page: bool = True) -> Path:
+        """Save a screenshot as ``screenshots/<test>-<label>.png`` and return its path."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{self.name}-{label}.png"
+        self.page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+
+def _browser_page(browser: object, request: pytest.FixtureRequest,
+                  viewport: dict[str, int]) -> Iterator[BrowserPage]:
+    context = browser.new_context(viewport=viewport, accept_downloads=True)
+    name = request.node.name.replace("[", "-").replace("]", "").replace("/", "_")
+    page = BrowserPage(context.new_page(), name)
+    page.page.set_default_timeout(20_000)
+    yield page
+    context.close()
+    assert not page.errors, "JavaScript errors on the page:\n" + "\n".join(page.errors)
+
+
+@pytest.fixture
+def page(browser: object, request: pytest.FixtureRequest) -> Iterator[BrowserPage]:
+    """A fresh browser tab at 1280x800; the test fails on any JS console error."""
+    yield from _browser_page(browser, request, {"width": 1280, "height": 800})
+
+
+@pytest.fixture
+def phone_page(browser: object, request: pytest.FixtureRequest) -> Iterator[BrowserPage]:
+    """A fresh browser tab at a phone's width (390x844)."""
+    yield from _browser_page(browser, request, {"width": 390, "height": 844})

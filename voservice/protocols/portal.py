@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, render_template
+from flask import Blueprint, Flask, redirect, render_template, url_for
+from werkzeug.wrappers import Response
 
 from voservice.context import services
 
@@ -29,6 +30,12 @@ def index() -> str:
         base_url=svc.base_url,
         endpoints=ENDPOINTS,
     )
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for /favicon.ico on every page without an icon link."""
+    return redirect(url_for("static", filename="favicon.svg"), code=301)
 
 
 def register(app: Flask) -> None:
