@@ -102,11 +102,11 @@ def _resources() -> Any:
 
 def _register_blueprints(app: Flask) -> None:
     """Register one blueprint per protocol."""
+    from voservice import portal
     from voservice.protocols import (
         analysis,
         datalink,
         lightcurve,
-        portal,
         registry,
         resolve,
         scs,

@@ -118,12 +118,11 @@ def _preload() -> None:
     import astropy.io.votable  # noqa: F401  (TAP uploads: ~1 s and 25 MB on first use)
     import waitress  # noqa: F401
 
-    from voservice import app
+    from voservice import app, portal  # noqa: F401
     from voservice.protocols import (  # noqa: F401
         analysis,
         datalink,
         lightcurve,
-        portal,
         scs,
         sia,
         ssa,
