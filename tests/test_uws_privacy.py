@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import stat
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from requests.adapters import HTTPAdapter
 
 from voservice import jobs
 from voservice.jobs import JobStore, Quota, QuotaExceeded
+from voservice.stores.metadata import make_engine
 
 UWS = "http://www.ivoa.net/xml/UWS/v1.0"
 NS = {"uws": UWS}
@@ -261,33 +261,42 @@ def test_job_files_are_private(live: LiveServer, private_deployment: Deployment)
     assert stat.S_IMODE(jobs_root.stat().st_mode) == 0o700
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     names = {p.name for p in folder.iterdir()}
-    assert {"job.json", "result", "upload-1"} <= names
+    assert "result" in names and [n for n in names if n.startswith("upload-")]
     for path in folder.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    # the job's state is a row of the metadata database, not a file
+    engine = make_engine(private_deployment.settings().metadata_url)
+    stored = JobStore(engine, jobs_root).get(job_id(url))
+    engine.dispose()
+    assert stored is not None and stored.phase == "COMPLETED"
     cleanup(s, url)
+
+
+def _store(tmp_path: Path) -> JobStore:
+    return JobStore(make_engine(f"sqlite:///{tmp_path}/meta.sqlite"), tmp_path / "jobs")
 
 
 def test_store_modes_do_not_depend_on_the_umask(tmp_path: Path) -> None:
     old = os.umask(0o002)
     try:
-        store = JobStore(tmp_path / "jobs")
+        store = _store(tmp_path)
         job = store.create(None, [("UPLOAD", "t,param:t")], {"t": io.BytesIO(b"x")},
                            execution_duration=1, destruction=None, run=True)
     finally:
         os.umask(old)
     folder = store.folder(job.job_id)
-    owners = list(store.owners_dir.iterdir())
-    for path in (store.root, store.queue_dir, store.owners_dir, folder, *owners):
+    for path in (store.root, store.trash_dir, folder):
         assert stat.S_IMODE(path.stat().st_mode) == 0o700
-    markers = [m for o in owners for m in o.iterdir()]
-    for path in [*folder.iterdir(), *store.queue_dir.iterdir(), *markers]:
+    assert list(folder.iterdir())
+    for path in folder.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     # a store written by an older version is made private on recovery
+    upload = next(folder.iterdir())
     os.chmod(folder, 0o755)
-    os.chmod(folder / "job.json", 0o644)
-    jobs.recover(store)
+    os.chmod(upload, 0o644)
+    jobs.recover(store, "here")
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-    assert stat.S_IMODE((folder / "job.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE(upload.stat().st_mode) == 0o600
 
 
 # --------------------------------------------------------------------------
@@ -376,7 +385,7 @@ def test_one_account_does_not_hold_every_worker(live: LiveServer) -> None:
 
 
 def test_store_quota_counts_an_owners_jobs(tmp_path: Path) -> None:
-    store = JobStore(tmp_path)
+    store = _store(tmp_path)
     quota = Quota(existing=2, active=1)
 
     def make(client: str, run: bool = False) -> jobs.Job:
@@ -395,12 +404,13 @@ def test_store_quota_counts_an_owners_jobs(tmp_path: Path) -> None:
     assert store.usage(first.owner_key) == (1, 0)
     store.start(second.job_id, lambda j: setattr(j, "phase", "QUEUED"), quota)
     assert store.usage(second.owner_key) == (1, 1)
-    shutil.rmtree(store.owners_dir)  # the index lost (or a store of an older version)
-    store.owners_dir.mkdir()
-    assert store.usage(second.owner_key) == (0, 0)
-    jobs.recover(store)
-    assert store.usage(second.owner_key) == (1, 1)
-    assert store.usage("addr:10.0.0.2") == (1, 0)
+    # another host (another store on the same database) counts the same jobs
+    other = _store(tmp_path)
+    assert other.usage(second.owner_key) == (1, 1)
+    assert other.usage("addr:10.0.0.2") == (1, 0)
+    with pytest.raises(QuotaExceeded):
+        other.create(None, [], {}, execution_duration=1, destruction=None,
+                     client="10.0.0.1", run=True, quota=quota)
 
 
 def test_pick_next_round_robin() -> None:

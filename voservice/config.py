@@ -9,13 +9,17 @@ names the key.  Relative paths resolve against the folder of the ini file.
 from __future__ import annotations
 
 import configparser
+import ipaddress
 import os
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 DEFAULT_CONFIG_NAME = "skvo.ini"
+#: ``[server] host`` values that listen on every interface (never a URL's host)
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]", "*"})
 CONFIG_ENV = "SKVO_CONFIG"
 
 
@@ -72,6 +76,17 @@ def _bool(text: str) -> bool:
     if value in ("false", "no", "off", "0"):
         return False
     raise ValueError("must be true or false")
+
+
+def _networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for item in (part.strip() for part in text.split(",")):
+        if item:
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+    return tuple(networks)
 
 
 def _authority(text: str) -> str:
@@ -140,7 +155,18 @@ KEYS: dict[str, dict[str, Key]] = {
         "timeout": Key(_positive_float, "30", "Thrift timeout in seconds"),
     },
     "server": {
-        "public_url": Key(_url, "", "base URL clients see (default http://host:port)"),
+        "public_url": Key(_url, "", "base URL clients see, e.g. https://vo.example.org/skvo "
+                          "(empty: each request's scheme, Host and X-Forwarded-Prefix)"),
+        "trusted_proxies": Key(
+            _networks, "", "comma list of reverse-proxy addresses or networks "
+            "(10.0.0.5, 192.168.0.0/16) whose forwarded headers are believed: client "
+            "address and, without public_url, scheme, host, port and prefix (empty = none)"
+        ),
+        "proxy_headers": Key(
+            _choice("x-forwarded", "forwarded"), "x-forwarded", "which headers the trusted "
+            "proxies set: X-Forwarded-For/-Proto/-Host/-Port, or RFC 7239 Forwarded "
+            "(X-Forwarded-Prefix either way)"
+        ),
         "host": Key(_text, "127.0.0.1", "interface `skvo serve` listens on"),
         "port": Key(_positive_int, "8080", "port `skvo serve` listens on"),
         "workers": Key(_positive_int, "2", "web worker processes `skvo serve` forks"),
@@ -152,8 +178,15 @@ KEYS: dict[str, dict[str, Key]] = {
             _non_negative_int, "0", "largest request body in bytes, answered 413 beyond "
             "(0 = [vo] upload_max_bytes + 1 MiB for multipart framing and form fields)"
         ),
-        "jobs_path": Key(_text, "var/jobs", "folder of UWS job state and results", True),
-        "job_workers": Key(_positive_int, "2", "async TAP jobs run at once"),
+        "jobs_path": Key(_text, "var/jobs", "folder of async job results and uploads (job "
+                         "state is in the metadata database); with several hosts, a folder "
+                         "they all mount (NFS, CephFS)", True),
+        "job_workers": Key(_positive_int, "2", "async TAP jobs run at once (per host)"),
+        "job_lease": Key(_positive_int, "30", "seconds without a heartbeat of its host after "
+                         "which an EXECUTING job is put into ERROR (the runner renews the "
+                         "lease every third of it)"),
+        "node": Key(_text, "", "name of this host among those serving one archive "
+                    "(default: host name:port); its jobs are recovered when it restarts"),
         "cache_path": Key(_text, "var/cache", "folder of cached preview plots", True),
         "login_failures_per_name": Key(
             _non_negative_int, "5", "failed logins of one account name before they are "
@@ -249,11 +282,18 @@ class Settings:
 
     @property
     def public_url(self) -> str:
-        """Base URL of the service as clients reach it."""
+        """Base URL of the service as clients reach it: ``public_url``, else
+        ``http://host:port`` (the machine's name for a wildcard host such as 0.0.0.0).
+        Requests build theirs with :func:`voservice.proxy.request_base_url`."""
         url = self.get("server", "public_url")
         if url:
             return url
-        return f"http://{self.get('server', 'host')}:{self.get('server', 'port')}"
+        host = str(self.get("server", "host")).strip()
+        if host in WILDCARD_HOSTS:  # every interface: never a host in a URL
+            host = socket.gethostname()
+        elif ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.get('server', 'port')}"
 
     def with_overrides(self, overrides: Mapping[str, Mapping[str, str]]) -> Settings:
         """Return new settings with some raw values replaced (validated like the ini)."""

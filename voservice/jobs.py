@@ -1,32 +1,47 @@
-"""Asynchronous TAP jobs: the job store on disk and the job runner.
+"""Asynchronous TAP jobs: the job store and the job runner.
 
-The web workers (several waitress processes) and the job runner (one process
-started by ``skvo serve``) share nothing but the folder ``[server] jobs_path``:
+Several web hosts may serve one archive; they share the metadata database
+and one folder, and nothing else:
 
-- ``{jobs_path}/{job id}/job.json``: the job's state.  Every change is a
-  read-modify-write under an exclusive ``flock`` on ``{job}/lock``; the new
-  state is written to a temporary file and moved into place with
-  ``os.replace``, so readers never see half a file and need no lock;
-- ``{job}/upload-N``: inline upload parts, ``{job}/result``: the result;
-- ``{jobs_path}/.queue/{time}-{job id}``: an empty marker per QUEUED job, so
-  the runner finds work without reading every job;
-- ``{jobs_path}/.owners/{hash of owner}/{job id}``: an empty marker per job,
-  so quotas count an owner's jobs without reading every job.
+- the job state is a row of ``skvo_uws_job`` in the metadata database
+  (:data:`voservice.model.uws_job`, written through the writer engine).  Every
+  change is an optimistic read-modify-write: the row is read, changed, and
+  written back with ``WHERE version = <as read>`` (only the columns that
+  changed), retried when another process changed the row in between;
+- ``[server] jobs_path/{job id}/``: the job's inline upload parts
+  (``upload-*``) and its result (``result``), written to a temporary name and
+  renamed into place.  With several hosts, that folder is on a file system
+  they all mount, so any host streams any result (with sendfile);
+- the queue is the QUEUED rows, oldest ``queued_at`` first.
 
-Everything is readable by the service account only (folders 0700, files 0600,
-whatever the umask).  A job belongs to an account (by id; the name is kept for
-display) or, when created anonymously, to nobody: its long random id is then
-the only key to it.  For quotas and fair scheduling an anonymous job counts
-against the client address that created it (:func:`client_key`).
+A job runner (one per host, started by ``skvo serve``) claims a queued job
+with one atomic change: on MariaDB/MySQL it reads the queue with ``SELECT ...
+FOR UPDATE SKIP LOCKED`` (rows another runner is claiming are skipped, not
+waited for) and sets the picked row EXECUTING in the same transaction; on
+SQLite (one machine) ``UPDATE ... SET phase = 'EXECUTING' WHERE job_id = ?
+AND phase = 'QUEUED'`` decides, and a runner that changed no row lost the
+race.  Either way the claim records the runner (``node``, ``runner``) and a
+lease (``lease_until``), which the runner renews every third of ``[server]
+job_lease``.  A job whose lease has passed -- its host died, or lost the
+database -- is put into ERROR by any runner (UWS 1.1 has no way back from
+EXECUTING to QUEUED, and running a query again that may have killed its host
+is not wise).  A host that restarts puts its own EXECUTING jobs into ERROR at
+once, before it serves.
 
-The runner polls the queue and runs at most ``[server] job_workers`` jobs, each
-in its own child process, so that ABORT, an expired execution duration or a
-deleted job simply terminate that process.  It picks the next job fairly
+Job folders are readable by the service account only (0700, files 0600,
+whatever the umask).  A job belongs to an account (by id; the name is kept
+for display) or, when created anonymously, to nobody: its long random id is
+then the only key to it.  For quotas and fair scheduling an anonymous job
+counts against the client address that created it (:func:`client_key`);
+quota checks and the changes they guard are serialised across hosts by a row
+lock on the owner's row in ``skvo_uws_owner``.
+
+The runner runs at most ``[server] job_workers`` jobs at once, each in its
+own child process, so that ABORT (on any host), an expired execution duration
+or a deleted job simply terminate that process.  It picks the next job fairly
 (:func:`pick_next`): round-robin across owners, no owner on every worker, and
-anonymous jobs leave one worker free for authenticated users.  It also deletes jobs past their
-destruction time.  Jobs therefore survive a restart of ``skvo serve``; a job
-that was EXECUTING when the service stopped ends in ERROR, since nothing can
-resume it.
+anonymous jobs leave one worker free for authenticated users.  Runners also
+delete jobs past their destruction time.
 """
 
 from __future__ import annotations
@@ -35,7 +50,6 @@ import contextlib
 import datetime as dt
 import errno
 import fcntl
-import hashlib
 import ipaddress
 import json
 import logging
@@ -45,15 +59,19 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+import sqlalchemy as sa
+
 from voservice.config import Settings
+from voservice.model import uws_job, uws_owner
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +88,10 @@ RESTART_MESSAGE = (
     "please run it again"
 )
 CRASH_MESSAGE = "the job's worker process ended unexpectedly; please run the job again"
+LEASE_MESSAGE = (
+    "the host that was executing the job stopped answering (no heartbeat for {lease} s); "
+    "the job was stopped, please run it again"
+)
 OWNER_GONE_MESSAGE = (
     "the account that created this job no longer exists; the job was not run"
 )
@@ -81,6 +103,12 @@ KILL_GRACE_SECONDS = 3.0  # SIGTERM, then SIGKILL after this long
 #: extra time a job may run past its execution duration before the runner kills
 #: it (the query itself gets the duration as its database timeout)
 OVERRUN_SECONDS = 5.0
+#: queued jobs a runner looks at when it picks the next one
+QUEUE_SCAN = 500
+#: attempts of an optimistic update before giving up (each one lost a race)
+UPDATE_ATTEMPTS = 50
+#: MySQL/MariaDB errors after which a transaction is simply tried again
+_RETRY_CODES = frozenset({1205, 1213})  # lock wait timeout, deadlock
 
 _JOB_ID = re.compile(r"[a-z0-9]{1,64}")
 #: random bytes of a job id (hex-encoded: 32 characters); the id of an
@@ -139,6 +167,16 @@ def client_key(address: str | None) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((ip, 64), strict=False))
     return str(ip)
+
+
+def node_name(settings: Settings) -> str:
+    """This host's name among the hosts of one archive (``[server] node``).
+
+    Default: the host name and the port, so two ``skvo serve`` on one machine
+    are two nodes.
+    """
+    name = settings.get("server", "node")
+    return name or f"{socket.gethostname()}:{settings.get('server', 'port')}"
 
 
 def open_private(path: Path) -> IO[bytes]:
@@ -201,7 +239,7 @@ class JobStopped(BaseException):
 
 @dataclass
 class Job:
-    """The state of one job as kept in ``job.json``."""
+    """The state of one job (a row of ``skvo_uws_job``)."""
 
     job_id: str
     #: the owner's account name (for display), None for an anonymous job
@@ -224,6 +262,14 @@ class Job:
     owner_id: int | None = None
     #: client_key() of the address that created an anonymous job
     client: str | None = None
+    #: when the job last became QUEUED (the queue's order)
+    queued_at: float | None = None
+    #: the node and runner that claimed the job, and until when its lease runs
+    node: str | None = None
+    runner: str | None = None
+    lease_until: float | None = None
+    #: bumped by every change (optimistic updates)
+    version: int = 0
 
     @property
     def anonymous(self) -> bool:
@@ -258,17 +304,37 @@ class Job:
             out.setdefault(name, []).append(value)
         return out
 
-    def to_json(self) -> str:
-        """Serialise for ``job.json``."""
-        return json.dumps(asdict(self), indent=1)
-
     @classmethod
     def from_json(cls, text: str) -> Job:
-        """Read a ``job.json``."""
+        """Read a ``job.json`` of the folder store of earlier versions."""
         data = json.loads(text)
         data["parameters"] = [(str(n), str(v)) for n, v in data.get("parameters", [])]
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+_JOB_FIELDS = tuple(f.name for f in fields(Job))
+
+
+def _to_row(job: Job) -> dict[str, Any]:
+    """The column values of a job."""
+    row = asdict(job)
+    row["parameters"] = json.dumps([list(p) for p in job.parameters])
+    row["uploads"] = json.dumps(job.uploads)
+    row["owner_key"] = job.owner_key
+    return row
+
+
+def _from_row(row: Any) -> Job:
+    """The job of a ``skvo_uws_job`` row."""
+    values = {name: getattr(row, name) for name in _JOB_FIELDS}
+    values["parameters"] = [(str(n), str(v)) for n, v in json.loads(row.parameters)]
+    values["uploads"] = dict(json.loads(row.uploads))
+    for name in ("creation_time", "start_time", "end_time", "destruction", "queued_at",
+                 "lease_until"):
+        if values[name] is not None:
+            values[name] = float(values[name])
+    return Job(**values)
 
 
 def upload_references(parameters: Sequence[tuple[str, str]]) -> set[str]:
@@ -283,18 +349,52 @@ def upload_references(parameters: Sequence[tuple[str, str]]) -> set[str]:
     return referenced
 
 
-class JobStore:
-    """The jobs under one folder; safe for concurrent use by several processes."""
+def prepare(engine: sa.Engine) -> None:
+    """Create the job tables if they are missing (an archive made by an older SKVO)."""
+    for table in (uws_job, uws_owner):
+        try:
+            table.create(engine, checkfirst=True)
+        except sa.exc.DBAPIError:  # another process created it at the same moment
+            if not sa.inspect(engine).has_table(table.name):
+                raise
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+
+def _has_skip_locked(dialect: sa.Dialect) -> bool:
+    """Does the MySQL/MariaDB server know ``FOR UPDATE SKIP LOCKED``?"""
+    version = tuple(dialect.server_version_info or ())
+    if getattr(dialect, "is_mariadb", False):
+        return version >= (10, 6)
+    return version >= (8, 0, 1)
+
+
+def _retryable(exc: sa.exc.DBAPIError) -> bool:
+    """A deadlock or lock wait timeout of MySQL/MariaDB (try the transaction again)."""
+    args = getattr(exc.orig, "args", ())
+    return bool(args) and args[0] in _RETRY_CODES
+
+
+class _Conflict(Exception):  # noqa: N818 - control flow, not an error
+    """The row changed between reading and writing it: try again."""
+
+
+class JobStore:
+    """The jobs of one archive: rows in the metadata database, files in a folder.
+
+    Safe for concurrent use by several threads, processes and hosts.  ``engine``
+    must be allowed to write the metadata database (the writer engine).
+    """
+
+    def __init__(self, engine: sa.Engine, root: str | os.PathLike[str]) -> None:
+        self.engine = engine
         self.root = Path(root)
-        self.queue_dir = self.root / ".queue"
         self.trash_dir = self.root / ".trash"
-        self.owners_dir = self.root / ".owners"
-        for folder in (self.root, self.queue_dir, self.trash_dir, self.owners_dir):
+        for folder in (self.root, self.trash_dir):
             folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
             with contextlib.suppress(PermissionError):
                 os.chmod(folder, DIR_MODE)
+        prepare(engine)  # also connects, so the server version is known
+        self.mysql = engine.dialect.name != "sqlite"
+        self.skip_locked = self.mysql and _has_skip_locked(engine.dialect)
 
     # -- paths -------------------------------------------------------------
 
@@ -324,85 +424,125 @@ class JobStore:
         """The job with this id, or None."""
         if not self.valid_id(job_id):
             return None
-        try:
-            return Job.from_json((self.root / job_id / "job.json").read_text("utf-8"))
-        except (FileNotFoundError, NotADirectoryError):
-            return None
+        with self.engine.connect() as conn:
+            return self._get(conn, job_id)
+
+    @staticmethod
+    def _get(conn: sa.Connection, job_id: str) -> Job | None:
+        row = conn.execute(sa.select(uws_job).where(uws_job.c.job_id == job_id)).first()
+        return None if row is None else _from_row(row)
 
     def jobs(self) -> Iterator[Job]:
         """Every job in the store (no particular order)."""
-        with os.scandir(self.root) as entries:
-            names = [e.name for e in entries if e.is_dir() and self.valid_id(e.name)]
-        for name in names:
-            job = self.get(name)
-            if job is not None:
-                yield job
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(uws_job)).all()
+        return iter([_from_row(row) for row in rows])
+
+    def listing(self, *, owner_id: int | None, owner: str | None, admin: bool = False,
+                phases: frozenset[str] | set[str] = frozenset(), after: float | None = None,
+                last: int | None = None) -> list[Job]:
+        """The jobs a job list shows, newest first.
+
+        An account's own jobs (by id and name; by name for jobs made before
+        jobs recorded the account id), every job for ``admin``; in ``phases``
+        (default: all but ARCHIVED), created after ``after``, the ``last``
+        newest.
+        """
+        t = uws_job.c
+        query = sa.select(uws_job)
+        if not admin:
+            if owner is None:
+                return []
+            query = query.where(t.owner == owner, sa.or_(
+                t.owner_id == owner_id if owner_id is not None else sa.false(),
+                t.owner_id.is_(None)))
+        query = query.where(t.phase.in_(sorted(phases)) if phases else t.phase != "ARCHIVED")
+        if after is not None:
+            query = query.where(t.creation_time > after)
+        query = query.order_by(t.creation_time.desc(), t.job_id)
+        if last is not None:
+            query = query.limit(last)
+        with self.engine.connect() as conn:
+            return [_from_row(row) for row in conn.execute(query)]
 
     def usage(self, owner_key: str) -> tuple[int, int]:
-        """How many jobs an owner has: (in any phase, QUEUED or EXECUTING).
+        """How many jobs an owner has: (in any phase, QUEUED or EXECUTING)."""
+        with self.engine.connect() as conn:
+            return self._usage(conn, owner_key)
 
-        Reads only the owner's jobs (through ``.owners``); forgets markers of
-        jobs that are gone.
-        """
-        folder = self._owner_dir(owner_key)
-        try:
-            names = os.listdir(folder)
-        except FileNotFoundError:
-            return 0, 0
-        existing = active = 0
-        for name in names:
-            job = self.get(name)
-            if job is None:
-                if self.valid_id(name) and not (self.root / name).exists():
-                    with contextlib.suppress(FileNotFoundError):
-                        (folder / name).unlink()
-                continue
-            if job.owner_key == owner_key:
-                existing += 1
-                active += job.phase in ("QUEUED", "EXECUTING")
-        return existing, active
+    @staticmethod
+    def _usage(conn: sa.Connection, owner_key: str) -> tuple[int, int]:
+        t = uws_job.c
+        active = sa.func.sum(sa.case((t.phase.in_(("QUEUED", "EXECUTING")), 1), else_=0))
+        row = conn.execute(sa.select(sa.func.count(), active)
+                           .where(t.owner_key == owner_key)).one()
+        return int(row[0] or 0), int(row[1] or 0)
 
-    def evict_finished(self, owner_key: str, count: int) -> int:
-        """Delete up to ``count`` of an owner's finished jobs, oldest first.
+    def queued(self) -> list[str]:
+        """Ids of the queued jobs, oldest first."""
+        t = uws_job.c
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(t.job_id).where(t.phase == "QUEUED")
+                                     .order_by(t.queued_at, t.job_id)).scalars())
 
-        Finished: in a final phase (COMPLETED, ERROR, ABORTED).  Returns how many
-        were deleted.
-        """
-        try:
-            names = os.listdir(self._owner_dir(owner_key))
-        except FileNotFoundError:
-            return 0
-        finished = [job for job in map(self.get, names)
-                    if job is not None and job.owner_key == owner_key
-                    and job.phase in FINAL_PHASES]
-        finished.sort(key=lambda job: job.creation_time)
-        return sum(self.delete(job.job_id) for job in finished[:count])
-
-    def _owner_dir(self, owner_key: str) -> Path:
-        digest = hashlib.sha256(owner_key.encode("utf-8")).hexdigest()[:32]
-        return self.owners_dir / digest
-
-    def index(self, job: Job) -> None:
-        """Record the job under its owner (idempotent)."""
-        folder = self._owner_dir(job.owner_key)
-        try:
-            folder.mkdir(mode=DIR_MODE)
-            os.chmod(folder, DIR_MODE)
-        except FileExistsError:
-            pass
-        open_private(folder / job.job_id).close()
-
-    def rebuild_index(self) -> None:
-        """Index every job and forget markers of missing jobs (after a crash or upgrade)."""
-        for job in self.jobs():
-            self.index(job)
-        for folder in self.owners_dir.iterdir():
-            for marker in folder.iterdir():
-                if not (self.root / marker.name).is_dir():
-                    with contextlib.suppress(FileNotFoundError):
-                        marker.unlink()
+    def phases(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """The phases of some jobs (jobs that are gone are missing)."""
+        if not job_ids:
+            return {}
+        t = uws_job.c
+        with self.engine.connect() as conn:
+            return dict(conn.execute(sa.select(t.job_id, t.phase)
+                                     .where(t.job_id.in_(list(job_ids)))).tuples().all())
 
     # -- writing -----------------------------------------------------------
+
+    def _transaction(self, work: Callable[[sa.Connection], T]) -> T:
+        """Run ``work`` in a transaction; again after a deadlock or a lost race."""
+        for attempt in range(UPDATE_ATTEMPTS):
+            try:
+                with self.engine.begin() as conn:
+                    return work(conn)
+            except _Conflict:
+                time.sleep(min(0.05, 0.001 * 2 ** attempt) * secrets.randbelow(100) / 100)
+            except sa.exc.DBAPIError as exc:
+                if not _retryable(exc) or attempt == UPDATE_ATTEMPTS - 1:
+                    raise
+        raise RuntimeError(f"a job changed {UPDATE_ATTEMPTS} times while it was being "
+                           "updated; try again")
+
+    def _ensure_owner(self, owner_key: str) -> None:
+        """Make the owner's lock row (before the transaction that locks it)."""
+        with self.engine.connect() as conn:
+            if conn.execute(sa.select(uws_owner.c.owner_key)
+                            .where(uws_owner.c.owner_key == owner_key)).first():
+                return
+        with contextlib.suppress(sa.exc.IntegrityError), self.engine.begin() as conn:
+            conn.execute(uws_owner.insert().values(owner_key=owner_key, locked_at=now()))
+
+    @staticmethod
+    def _lock_owner(conn: sa.Connection, owner_key: str) -> None:
+        """Take the owner's row lock until the transaction ends (quota checks).
+
+        On SQLite the UPDATE starts the write transaction, which serialises all
+        writers; on MariaDB it locks the owner's row (made by _ensure_owner).
+        """
+        conn.execute(uws_owner.update().where(uws_owner.c.owner_key == owner_key)
+                     .values(locked_at=now()))
+
+    def _write(self, conn: sa.Connection, before: Job, after: Job) -> None:
+        """Store the columns ``after`` changed, if the row is still ``before``."""
+        if before.phase != "QUEUED" and after.phase == "QUEUED":
+            after.queued_at = now()
+        old, new = _to_row(before), _to_row(after)
+        changed = {k: v for k, v in new.items() if old[k] != v and k != "version"}
+        if not changed:
+            return
+        done = conn.execute(uws_job.update().where(
+            uws_job.c.job_id == before.job_id, uws_job.c.version == before.version
+        ).values(**changed, version=before.version + 1))
+        if done.rowcount != 1:
+            raise _Conflict
+        after.version = before.version + 1
 
     def create(
         self,
@@ -425,7 +565,7 @@ class JobStore:
         (and makes nothing) when the owner has too many jobs.
         """
         job = Job(
-            job_id="",
+            job_id=secrets.token_hex(JOB_ID_BYTES),
             owner=owner,
             creation_time=now(),
             execution_duration=execution_duration,
@@ -434,36 +574,63 @@ class JobStore:
             owner_id=owner_id,
             client=client if owner is None and owner_id is None else None,
         )
-        with self._quota_lock(quota is not None):
+        if run:
+            job.phase = "QUEUED"
+            job.queued_at = job.creation_time
+        folder = self.folder(job.job_id)
+        folder.mkdir(mode=DIR_MODE)
+        os.chmod(folder, DIR_MODE)
+        evicted: list[str] = []
+
+        def insert(conn: sa.Connection) -> None:
+            evicted.clear()
             if quota is not None:
-                existing, active = self.usage(job.owner_key)
+                self._lock_owner(conn, job.owner_key)
+                existing, active = self._usage(conn, job.owner_key)
                 if job.anonymous and quota.existing and existing >= quota.existing:
                     # an anonymous client cannot list its jobs to delete old
                     # ones: its oldest finished jobs make room instead
-                    existing -= self.evict_finished(job.owner_key,
-                                                    existing - quota.existing + 1)
+                    evicted.extend(self._evict(conn, job.owner_key,
+                                               existing - quota.existing + 1))
+                    existing -= len(evicted)
                 check_quota(quota, existing, active, new=True, run=run)
-            while True:
-                job.job_id = secrets.token_hex(JOB_ID_BYTES)
-                folder = self.root / job.job_id
-                try:
-                    folder.mkdir(mode=DIR_MODE)
-                    break
-                except FileExistsError:
-                    continue
-            os.chmod(folder, DIR_MODE)
-            try:
-                self._store_uploads(job, uploads)
-                if run:
-                    job.phase = "QUEUED"
-                self._write(job)
-                self.index(job)
-            except BaseException:
-                shutil.rmtree(folder, ignore_errors=True)
-                raise
-        if run:
-            self.enqueue(job.job_id)
+            conn.execute(uws_job.insert().values(**_to_row(job)))
+
+        try:
+            job.uploads = self._store_uploads(folder, job.upload_references(), {}, uploads)[0]
+            if quota is not None:
+                self._ensure_owner(job.owner_key)
+            self._transaction(insert)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        for gone in evicted:
+            self._remove_folder(gone)
         return job
+
+    def _evict(self, conn: sa.Connection, owner_key: str, count: int) -> list[str]:
+        """Delete up to ``count`` of an owner's finished jobs, oldest first (rows only)."""
+        t = uws_job.c
+        ids = list(conn.execute(
+            sa.select(t.job_id).where(t.owner_key == owner_key,
+                                      t.phase.in_(sorted(FINAL_PHASES)))
+            .order_by(t.creation_time, t.job_id).limit(max(0, count))).scalars())
+        gone = []
+        for job_id in ids:
+            if conn.execute(uws_job.delete().where(t.job_id == job_id)).rowcount:
+                gone.append(job_id)
+        return gone
+
+    def evict_finished(self, owner_key: str, count: int) -> int:
+        """Delete up to ``count`` of an owner's finished jobs, oldest first.
+
+        Finished: in a final phase (COMPLETED, ERROR, ABORTED).  Returns how many
+        were deleted.
+        """
+        gone = self._transaction(lambda conn: self._evict(conn, owner_key, count))
+        for job_id in gone:
+            self._remove_folder(job_id)
+        return len(gone)
 
     def start(self, job_id: str, change: Callable[[Job], T],
               quota: Quota | None = None) -> tuple[Job, T] | None:
@@ -474,117 +641,132 @@ class JobStore:
         """
         if quota is None or not quota.active:
             return self.update(job_id, change)
-        with self._quota_lock(True):
-            job = self.get(job_id)
-            if job is None:
+        job = self.get(job_id)
+        if job is None:
+            return None
+        self._ensure_owner(job.owner_key)
+
+        def work(conn: sa.Connection) -> tuple[Job, T] | None:
+            self._lock_owner(conn, job.owner_key)
+            before = self._get(conn, job_id)  # as it is now that the owner is locked
+            if before is None:
                 return None
-            active = self.usage(job.owner_key)[1]
+            active = self._usage(conn, job.owner_key)[1]
+            after = _copy(before)
+            value = change(after)
+            if after.phase == "QUEUED" and before.phase != "QUEUED":
+                check_quota(quota, 0, active, new=False, run=True)
+            self._write(conn, before, after)
+            return after, value
 
-            def guarded(j: Job) -> T:
-                before = j.phase
-                value = change(j)
-                if j.phase == "QUEUED" and before != "QUEUED":
-                    check_quota(quota, 0, active, new=False, run=True)
-                return value
-
-            return self.update(job_id, guarded)
-
-    @contextlib.contextmanager
-    def _quota_lock(self, needed: bool) -> Iterator[None]:
-        """Serialise quota checks with the changes they guard (all processes)."""
-        if not needed:
-            yield
-            return
-        fd = os.open(self.root / ".quota.lock", os.O_RDWR | os.O_CREAT, FILE_MODE)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
-
-    def _store_uploads(self, job: Job, uploads: Mapping[str, IO[bytes]]) -> None:
-        """Store the parts the job's UPLOAD parameters name; drop the others."""
-        folder = self.folder(job.job_id)
-        wanted = job.upload_references()
-        for name, stream in uploads.items():
-            if name not in wanted:
-                continue
-            file_name = job.uploads.get(name) or f"upload-{len(job.uploads) + 1}"
-            with open_private(folder / (file_name + ".tmp")) as out:
-                shutil.copyfileobj(stream, out, 1 << 20)
-            os.replace(folder / (file_name + ".tmp"), folder / file_name)
-            job.uploads[name] = file_name
-        for name in [n for n in job.uploads if n not in wanted]:  # no longer named
-            with contextlib.suppress(FileNotFoundError):
-                (folder / job.uploads[name]).unlink()
-            del job.uploads[name]
+        return self._transaction(work)
 
     def update(self, job_id: str, change: Callable[[Job], T]) -> tuple[Job, T] | None:
-        """Apply ``change`` to a job under its lock and store the result.
+        """Apply ``change`` to a job and store the result (atomically).
 
         Returns the changed job and what ``change`` returned, or None when the
         job does not exist.  Exceptions from ``change`` (JobStateError) pass
-        through and leave the job as it was.
+        through and leave the job as it was.  ``change`` may be called more
+        than once (when another process changed the job meanwhile).
         """
-        with self._locked(job_id) as job:
-            if job is None:
+        if not self.valid_id(job_id):
+            return None
+
+        def work(conn: sa.Connection) -> tuple[Job, T] | None:
+            before = self._get(conn, job_id)
+            if before is None:
                 return None
-            value = change(job)
-            self._write(job)
-            return job, value
+            after = _copy(before)
+            value = change(after)
+            self._write(conn, before, after)
+            return after, value
+
+        return self._transaction(work)
 
     def add_uploads(self, job_id: str, uploads: Mapping[str, IO[bytes]],
                     change: Callable[[Job], None]) -> Job | None:
-        """Store more upload parts and apply ``change`` (PENDING jobs; under the lock)."""
-        with self._locked(job_id) as job:
-            if job is None:
-                return None
+        """Store more upload parts and apply ``change`` (PENDING jobs; atomically).
+
+        The parts are written to new files first; the files they replace, and
+        the parts no UPLOAD names any more, are removed once the change is
+        stored.
+        """
+        if not self.valid_id(job_id) or not self.folder(job_id).is_dir():
+            return None
+        written: dict[str, str] = {}
+        obsolete: list[str] = []
+
+        def apply(job: Job) -> None:
+            nonlocal written
             change(job)
-            self._store_uploads(job, uploads)
-            self._write(job)
-            return job
+            if not written:
+                written, _ = self._store_uploads(self.folder(job_id), job.upload_references(),
+                                                 {}, uploads)
+            wanted = job.upload_references()
+            merged = {n: f for n, f in job.uploads.items() if n in wanted}
+            merged.update({n: f for n, f in written.items() if n in wanted})
+            obsolete[:] = [f for f in job.uploads.values() if f not in merged.values()]
+            job.uploads = merged
+
+        try:
+            done = self.update(job_id, apply)
+        except BaseException:
+            self._unlink(job_id, written.values())
+            raise
+        if done is None:
+            self._unlink(job_id, written.values())
+            return None
+        self._unlink(job_id, obsolete)
+        self._unlink(job_id, [f for f in written.values() if f not in done[0].uploads.values()])
+        return done[0]
+
+    def _store_uploads(self, folder: Path, wanted: set[str], current: dict[str, str],
+                       uploads: Mapping[str, IO[bytes]]) -> tuple[dict[str, str], list[str]]:
+        """Write the parts in ``wanted`` to new files; (part -> file name, replaced files)."""
+        stored = dict(current)
+        replaced = []
+        for name, stream in uploads.items():
+            if name not in wanted:  # no UPLOAD names it: dropped, never stored
+                continue
+            file_name = f"upload-{secrets.token_hex(6)}"
+            with open_private(folder / (file_name + ".tmp")) as out:
+                shutil.copyfileobj(stream, out, 1 << 20)
+            os.replace(folder / (file_name + ".tmp"), folder / file_name)
+            if name in stored:
+                replaced.append(stored[name])
+            stored[name] = file_name
+        return stored, replaced
+
+    def _unlink(self, job_id: str, file_names: Any) -> None:
+        for name in list(file_names):
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                (self.folder(job_id) / name).unlink()
 
     def delete(self, job_id: str) -> bool:
         """Remove a job and everything it stored; False if there was no such job."""
-        with self._locked(job_id) as job:
-            if job is None:
-                return False
-            trash = self.trash_dir / f"{job_id}-{secrets.token_hex(4)}"
-            os.rename(self.folder(job_id), trash)
-            with contextlib.suppress(FileNotFoundError):
-                (self._owner_dir(job.owner_key) / job_id).unlink()
-        self.unqueue(job_id)
-        shutil.rmtree(trash, ignore_errors=True)
+        if not self.valid_id(job_id):
+            return False
+
+        def work(conn: sa.Connection) -> bool:
+            return bool(conn.execute(uws_job.delete().where(uws_job.c.job_id == job_id))
+                        .rowcount)
+
+        if not self._transaction(work):
+            return False
+        self._remove_folder(job_id)
         return True
 
-    @contextlib.contextmanager
-    def _locked(self, job_id: str) -> Iterator[Job | None]:
-        if not self.valid_id(job_id):
-            yield None
-            return
-        folder = self.root / job_id
+    def _remove_folder(self, job_id: str) -> None:
+        trash = self.trash_dir / f"{job_id}-{secrets.token_hex(4)}"
         try:
-            fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, FILE_MODE)
-        except (FileNotFoundError, NotADirectoryError):
-            yield None
+            os.rename(self.folder(job_id), trash)
+        except FileNotFoundError:
             return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            # the folder may have been deleted while we waited for the lock
-            yield self.get(job_id)
-        finally:
-            os.close(fd)
-
-    def _write(self, job: Job) -> None:
-        folder = self.folder(job.job_id)
-        tmp = folder / f"job.json.{os.getpid()}.tmp"
-        with open_private(tmp) as out:
-            out.write(job.to_json().encode("utf-8"))
-        os.replace(tmp, folder / "job.json")
+        shutil.rmtree(trash, ignore_errors=True)
 
     def make_private(self) -> None:
         """Give every job folder mode 0700 and its files 0600 (stores made by old versions)."""
-        for path in (self.root, self.queue_dir, self.trash_dir, self.owners_dir):
+        for path in (self.root, self.trash_dir):
             with contextlib.suppress(OSError):
                 os.chmod(path, DIR_MODE)
         with os.scandir(self.root) as entries:
@@ -596,22 +778,118 @@ class JobStore:
                     if child.is_file():
                         os.chmod(child, FILE_MODE)
 
-    # -- the queue ---------------------------------------------------------
+    # -- the runner's side -------------------------------------------------
 
-    def enqueue(self, job_id: str) -> None:
-        """Put a QUEUED job in the runner's queue."""
-        open_private(self.queue_dir / f"{time.time_ns():020d}-{job_id}").close()
+    def claim_next(self, choose: Callable[[list[tuple[str, str, bool]]], str | None], *,
+                   node: str, runner: str, lease: float) -> Job | None:
+        """Claim one queued job for ``runner`` (QUEUED -> EXECUTING) and return it.
 
-    def unqueue(self, job_id: str) -> None:
-        """Take a job out of the runner's queue."""
-        for marker in self.queue_dir.glob(f"*-{job_id}"):
+        ``choose`` gets the queue as (job id, owner key, anonymous), oldest
+        first, and names the job to claim (None: none).  MariaDB/MySQL: the
+        queue is read with ``FOR UPDATE SKIP LOCKED`` (READ COMMITTED, so no
+        gap locks), the claim made in the same transaction; SQLite: the
+        UPDATE's ``phase = 'QUEUED'`` condition decides.  None when nothing is
+        chosen or another runner won the job.
+        """
+        t = uws_job.c
+        query = (sa.select(t.job_id, t.owner_key, t.owner_id, t.owner)
+                 .where(t.phase == "QUEUED").order_by(t.queued_at, t.job_id).limit(QUEUE_SCAN))
+        options: dict[str, Any] = {}
+        if self.mysql:  # MariaDB before 10.6: FOR UPDATE, runners wait in turn
+            query = query.with_for_update(skip_locked=self.skip_locked)
+            options["isolation_level"] = "READ COMMITTED"
+        claimed = None
+        for attempt in (1, 2):
+            try:
+                with self.engine.connect().execution_options(**options) as conn, conn.begin():
+                    rows = conn.execute(query).all()
+                    job_id = choose([(r.job_id, r.owner_key, r.owner_id is None
+                                      and r.owner is None) for r in rows])
+                    if job_id is None:
+                        return None
+                    moment = now()
+                    done = conn.execute(uws_job.update().where(
+                        t.job_id == job_id, t.phase == "QUEUED").values(
+                        phase="EXECUTING", start_time=moment, node=node, runner=runner,
+                        lease_until=moment + lease, version=t.version + 1))
+                    claimed = job_id if done.rowcount == 1 else None
+                break
+            except sa.exc.DBAPIError as exc:
+                if not _retryable(exc) or attempt == 2:
+                    raise
+        return None if claimed is None else self.get(claimed)
+
+    def heartbeat(self, runner: str, lease: float) -> int:
+        """Extend the lease of the runner's EXECUTING jobs; returns how many."""
+        t = uws_job.c
+        with self.engine.begin() as conn:
+            return conn.execute(uws_job.update().where(
+                t.runner == runner, t.phase == "EXECUTING").values(
+                lease_until=now() + lease)).rowcount
+
+    def expire_leases(self, lease: float, moment: float | None = None) -> int:
+        """Put EXECUTING jobs whose lease has passed into ERROR; returns how many."""
+        moment = now() if moment is None else moment
+        return self._fail_executing(uws_job.c.lease_until < moment,
+                                    LEASE_MESSAGE.format(lease=f"{lease:g}"), moment)
+
+    def fail_node(self, node: str) -> int:
+        """Put the EXECUTING jobs of ``node`` into ERROR (it restarted); how many."""
+        return self._fail_executing(uws_job.c.node == node, RESTART_MESSAGE, now())
+
+    def _fail_executing(self, condition: Any, message: str, moment: float) -> int:
+        t = uws_job.c
+        with self.engine.begin() as conn:
+            return conn.execute(uws_job.update().where(t.phase == "EXECUTING", condition)
+                                .values(phase="ERROR", error_message=message,
+                                        error_type="transient",
+                                        end_time=sa.func.coalesce(t.end_time, moment),
+                                        version=t.version + 1)).rowcount
+
+    def expired(self, moment: float) -> list[str]:
+        """Ids of the jobs whose destruction time is not after ``moment``."""
+        t = uws_job.c
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(t.job_id).where(
+                t.destruction.is_not(None), t.destruction <= moment)).scalars())
+
+    def import_folders(self) -> int:
+        """Move the jobs of the folder store of earlier versions (``job.json``) in.
+
+        Their files stay; a job that was EXECUTING ends in ERROR.  Returns how
+        many were imported.
+        """
+        count = 0
+        with os.scandir(self.root) as entries:
+            folders = [Path(e.path) for e in entries if e.is_dir() and self.valid_id(e.name)]
+        for folder in folders:
+            state = folder / "job.json"
+            try:
+                job = Job.from_json(state.read_text("utf-8"))
+            except (FileNotFoundError, ValueError, TypeError):
+                continue
+            if job.phase == "EXECUTING":
+                set_error(job, RESTART_MESSAGE, "transient")
+            if job.phase == "QUEUED":
+                job.queued_at = job.creation_time
+            job.version = 0
+            with contextlib.suppress(sa.exc.IntegrityError), self.engine.begin() as conn:
+                conn.execute(uws_job.insert().values(**_to_row(job)))
+                count += 1
+            for name in ("job.json", "lock"):
+                with contextlib.suppress(FileNotFoundError):
+                    (folder / name).unlink()
+        for old in (".queue", ".owners"):
+            shutil.rmtree(self.root / old, ignore_errors=True)
+        for old in (".quota.lock", ".runner.lock"):
             with contextlib.suppress(FileNotFoundError):
-                marker.unlink()
+                (self.root / old).unlink()
+        return count
 
-    def queued(self) -> list[str]:
-        """Ids of the queued jobs, oldest first."""
-        names = sorted(p.name for p in self.queue_dir.iterdir())
-        return [name.partition("-")[2] for name in names]
+
+def _copy(job: Job) -> Job:
+    return Job(**{**asdict(job), "parameters": list(job.parameters),
+                  "uploads": dict(job.uploads)})
 
 
 # --------------------------------------------------------------------------
@@ -626,44 +904,36 @@ def set_error(job: Job, message: str, error_type: str = "fatal") -> None:
     job.end_time = job.end_time or now()
 
 
-def recover(store: JobStore) -> int:
-    """Jobs left EXECUTING by a stopped service go to ERROR; QUEUED ones are requeued.
+def recover(store: JobStore, node: str) -> int:
+    """Jobs this node left EXECUTING when it stopped go to ERROR.
 
-    Call only while no runner works on the store.  Returns how many jobs went
-    to ERROR.  Also makes the files of older stores private (0700/0600) and
-    rebuilds the owner index.
+    Call before the node's runner starts (other nodes' jobs are left to their
+    leases).  Returns how many jobs went to ERROR.  Also makes the files of
+    older stores private (0700/0600) and imports their folder jobs.
     """
     store.make_private()
-    store.rebuild_index()
-    queued = set(store.queued())
-    failed = 0
-    for job in store.jobs():
-        if job.phase == "EXECUTING":
-
-            def fail(j: Job) -> bool:
-                if j.phase != "EXECUTING":
-                    return False
-                set_error(j, RESTART_MESSAGE, "transient")
-                return True
-
-            done = store.update(job.job_id, fail)
-            failed += bool(done and done[1])
-        elif job.phase == "QUEUED" and job.job_id not in queued:
-            store.enqueue(job.job_id)
-    return failed
+    store.import_folders()
+    return store.fail_node(node)
 
 
 def sweep(store: JobStore, moment: float | None = None) -> list[str]:
     """Delete the jobs whose destruction time has passed; returns their ids."""
     moment = now() if moment is None else moment
-    gone = []
-    for job in store.jobs():
-        if job.destruction is not None and job.destruction <= moment and store.delete(job.job_id):
-            gone.append(job.job_id)
+    gone = [job_id for job_id in store.expired(moment) if store.delete(job_id)]
     # leftovers of deletions interrupted by a crash
     for path in store.trash_dir.iterdir():
         shutil.rmtree(path, ignore_errors=True)
     return gone
+
+
+def open_store(settings: Settings, engine: sa.Engine | None = None) -> JobStore:
+    """The job store of the settings (``engine``: default a new writer engine)."""
+    from voservice.stores.metadata import make_engine
+
+    if engine is None:
+        engine = make_engine(settings.metadata_url, pool_size=2, max_overflow=2,
+                             pool_timeout=30)
+    return JobStore(engine, settings.get("server", "jobs_path"))
 
 
 # --------------------------------------------------------------------------
@@ -781,7 +1051,9 @@ def _finish_error(store: JobStore, job_id: str, message: str, error_type: str) -
     store.update(job_id, fail)
 
 
-def _job_process(settings: Settings, root: Path, job_id: str) -> None:
+def _job_process(settings: Settings, inherited: sa.Engine, job_id: str) -> None:
+    inherited.dispose(close=False)  # the runner's pooled connections stay the runner's
+
     def stop(_signum: int, _frame: Any) -> None:
         # the interrupted connection cannot be reset cleanly: that is expected
         logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
@@ -791,7 +1063,7 @@ def _job_process(settings: Settings, root: Path, job_id: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     with contextlib.suppress(JobStopped):  # also a stop that comes during the finally
         try:
-            execute(settings, JobStore(root), job_id)
+            execute(settings, open_store(settings), job_id)
         finally:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
@@ -850,19 +1122,28 @@ def pick_next(
 
 
 class Runner:
-    """Runs queued jobs, at most ``workers`` at once, each in its own process."""
+    """Runs queued jobs, at most ``workers`` at once, each in its own process.
 
-    def __init__(self, settings: Settings) -> None:
+    Several runners (one per host) may work on one store: each claims jobs
+    atomically (:meth:`JobStore.claim_next`), renews the lease of its jobs
+    every third of ``[server] job_lease`` and fails the jobs of runners whose
+    lease passed.
+    """
+
+    def __init__(self, settings: Settings, store: JobStore | None = None) -> None:
         self.settings = settings
-        self.store = JobStore(settings.get("server", "jobs_path"))
+        self.store = store or open_store(settings)
         self.workers = settings.get("server", "job_workers")
+        self.lease = float(settings.get("server", "job_lease"))
+        self.node = node_name(settings)
+        self.runner_id = f"{self.node}/{os.getpid()}/{secrets.token_hex(4)}"
         self.running: dict[str, _Running] = {}
         #: owner key -> monotonic time its last job started (round-robin)
         self.last_start: dict[str, float] = {}
-        self._owners: dict[str, tuple[str, bool]] = {}  # queued job id -> owner
         self.stopping = False
         self._context = multiprocessing.get_context("fork")
         self._last_sweep = 0.0
+        self._last_beat = 0.0
 
     def run_forever(self, parent_pid: int | None = None) -> None:
         """Work until SIGTERM/SIGINT or until the parent process is gone."""
@@ -884,8 +1165,16 @@ class Runner:
         self.stopping = True
 
     def step(self) -> None:
-        """One round: watch running jobs, start queued ones, sweep expired ones."""
+        """One round: watch running jobs, renew leases, start queued ones, sweep."""
         self.watch()
+        if time.monotonic() - self._last_beat >= self.lease / 3:
+            self._last_beat = time.monotonic()
+            if self.running:
+                self.store.heartbeat(self.runner_id, self.lease)
+            expired = self.store.expire_leases(self.lease)
+            if expired:
+                log.warning("%d async job(s) of a host without heartbeat were stopped",
+                            expired)
         self.start_queued()
         if time.monotonic() - self._last_sweep >= SWEEP_SECONDS:
             self._last_sweep = time.monotonic()
@@ -893,15 +1182,16 @@ class Runner:
 
     def watch(self) -> None:
         """Reap finished job processes; stop aborted, deleted and overrunning jobs."""
+        phases = self.store.phases(list(self.running))
         for job_id, run in list(self.running.items()):
-            job = self.store.get(job_id)
+            phase = phases.get(job_id)
             if not run.process.is_alive():
                 run.process.join()
                 del self.running[job_id]
-                if job is not None and job.phase == "EXECUTING":
+                if phase == "EXECUTING":
                     _finish_error(self.store, job_id, CRASH_MESSAGE, "transient")
                 continue
-            if job is None or job.phase != "EXECUTING":  # deleted or aborted
+            if phase != "EXECUTING":  # deleted, aborted, or failed by its lease
                 self._kill(run)
                 del self.running[job_id]
             elif run.deadline is not None and time.monotonic() > run.deadline:
@@ -916,66 +1206,32 @@ class Runner:
                     "fatal",
                 )
 
-    def _candidates(self) -> list[tuple[str, str, bool]]:
-        """The queue as (job id, owner key, anonymous), oldest first.
-
-        Drops markers of jobs that are gone or no longer QUEUED; a job's owner
-        never changes, so it is read once per job.
-        """
-        out = []
-        seen = set()
-        for job_id in self.store.queued():
-            if job_id in seen:
-                continue
-            seen.add(job_id)
-            owner = self._owners.get(job_id)
-            if owner is None:
-                job = self.store.get(job_id)
-                if job is None or job.phase != "QUEUED" or job_id in self.running:
-                    self.store.unqueue(job_id)
-                    continue
-                owner = self._owners[job_id] = (job.owner_key, job.anonymous)
-            out.append((job_id, *owner))
-        for job_id in [j for j in self._owners if j not in seen]:
-            del self._owners[job_id]
-        return out
-
     def start_queued(self) -> None:
         """Claim queued jobs (QUEUED -> EXECUTING) while workers are free, fairly."""
-        if len(self.running) >= self.workers:
-            return
-        candidates = self._candidates()
-        while candidates and len(self.running) < self.workers:
+        while len(self.running) < self.workers:
             running = [(r.owner_key, r.anonymous) for r in self.running.values()]
-            job_id = pick_next(candidates, running, self.workers, self.last_start)
-            if job_id is None:
+
+            def choose(queued: list[tuple[str, str, bool]],
+                       running: list[tuple[str, bool]] = running) -> str | None:
+                return pick_next(queued, running, self.workers, self.last_start)
+
+            job = self.store.claim_next(choose, node=self.node, runner=self.runner_id,
+                                        lease=self.lease)
+            if job is None:
                 return
-            candidates = [c for c in candidates if c[0] != job_id]
-            self.store.unqueue(job_id)
-
-            def claim(j: Job) -> bool:
-                if j.phase != "QUEUED":
-                    return False
-                j.phase = "EXECUTING"
-                j.start_time = now()
-                return True
-
-            done = self.store.update(job_id, claim)
-            if done is None or not done[1]:
-                continue
-            job = done[0]
             process = self._context.Process(
                 target=_job_process,
-                args=(self.settings, self.store.root, job_id),
-                name=f"skvo-job-{job_id}",
+                args=(self.settings, self.store.engine, job.job_id),
+                name=f"skvo-job-{job.job_id}",
             )
             process.start()
+            log.info("async job %s started on %s", job.job_id, self.node)
             deadline = (
                 time.monotonic() + job.execution_duration + OVERRUN_SECONDS
                 if job.execution_duration
                 else None
             )
-            self.running[job_id] = _Running(
+            self.running[job.job_id] = _Running(
                 process, deadline, job.execution_duration, job.owner_key, job.anonymous
             )
             if len(self.last_start) > 10_000:
@@ -1006,20 +1262,35 @@ def _runner_main(settings: Settings, parent_pid: int) -> None:
             stream=sys.stderr, level=logging.INFO,
             format="%(asctime)s [job runner] %(levelname)s %(message)s",
         )
-    store = JobStore(settings.get("server", "jobs_path"))
-    lock = _runner_lock(store, wait=True, parent_pid=parent_pid)
+    store = open_store(settings)
+    node = node_name(settings)
+    lock = _runner_lock(store.root, node, wait=True, parent_pid=parent_pid)
     if lock is None:
         return
     try:
-        recover(store)
-        Runner(settings).run_forever(parent_pid)
+        recover(store, node)
+        _preload()
+        Runner(settings, store).run_forever(parent_pid)
     finally:
         os.close(lock)
 
 
-def _runner_lock(store: JobStore, *, wait: bool, parent_pid: int | None = None) -> int | None:
-    """Take the store's runner lock (one runner per jobs folder); None if not taken."""
-    fd = os.open(store.root / ".runner.lock", os.O_RDWR | os.O_CREAT, FILE_MODE)
+def _preload() -> None:
+    """Import what a job runs once, in the runner: job processes fork from it
+    (seconds saved per job on a loaded machine)."""
+    import astropy.io.votable  # noqa: F401  (TAP uploads)
+
+    import adql
+    from voservice import context, query  # noqa: F401
+
+    adql.parse("SELECT 1 AS one FROM t")  # builds the parser tables (2 s on a busy host)
+
+
+def _runner_lock(root: Path, node: str, *, wait: bool,
+                 parent_pid: int | None = None) -> int | None:
+    """Take the node's runner lock (one runner per node); None if not taken."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", node)
+    fd = os.open(root / f".runner-{safe}.lock", os.O_RDWR | os.O_CREAT, FILE_MODE)
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -1043,22 +1314,30 @@ class RunnerHandle:
 
 
 def start_runner(settings: Settings) -> RunnerHandle:
-    """Recover the store after a stop, then fork the job runner process.
+    """Recover this node's jobs after a stop, then fork the job runner process.
 
     Recovery happens here, before the web service answers, so no client sees a
-    job EXECUTING that nothing runs any more.  (A plain ``os.fork``: `skvo serve`
+    job of this node EXECUTING that nothing runs any more.  (A plain ``os.fork``: `skvo serve`
     forks its workers from the same process, and they must not inherit a
     multiprocessing child they would try to join at exit.)
     """
-    store = JobStore(settings.get("server", "jobs_path"))
-    lock = _runner_lock(store, wait=False)
-    if lock is not None:  # else another runner still works on this folder
-        try:
-            count = recover(store)
-            if count:
-                log.warning("%d async job(s) were executing when the service stopped", count)
-        finally:
-            os.close(lock)
+    from voservice.stores.metadata import make_engine
+
+    engine = make_engine(settings.metadata_url, poolclass=sa.pool.NullPool)
+    try:
+        store = open_store(settings, engine)
+        node = node_name(settings)
+        lock = _runner_lock(store.root, node, wait=False)
+        if lock is not None:  # else a runner of this node still works
+            try:
+                count = recover(store, node)
+                if count:
+                    log.warning("%d async job(s) were executing when the service stopped",
+                                count)
+            finally:
+                os.close(lock)
+    finally:
+        engine.dispose()
     parent = os.getpid()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -56,6 +56,48 @@ login_failure = sa.Table(
     **tables.MYSQL_TABLE_OPTIONS,
 )
 
+#: UWS jobs (voservice.jobs), shared by every web host and job runner; internal
+#: like the tables above (never in TAP_SCHEMA, not in the ADQL schema)
+uws_job = sa.Table(
+    "skvo_uws_job",
+    AUTH_METADATA,
+    sa.Column("job_id", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(64), nullable=True),  # account name, for display
+    sa.Column("owner_id", sa.Integer, nullable=True),  # what ownership is decided by
+    sa.Column("client", sa.String(64), nullable=True),  # address key of anonymous jobs
+    sa.Column("owner_key", sa.String(128), nullable=False),  # quotas, fair queue
+    sa.Column("phase", sa.String(16), nullable=False),
+    sa.Column("creation_time", sa.Double, nullable=False),  # Unix time, seconds
+    sa.Column("start_time", sa.Double, nullable=True),
+    sa.Column("end_time", sa.Double, nullable=True),
+    sa.Column("queued_at", sa.Double, nullable=True),  # the queue's order
+    sa.Column("execution_duration", sa.Integer, nullable=False),
+    sa.Column("destruction", sa.Double, nullable=True),
+    sa.Column("parameters", sa.Text(2**32 - 1), nullable=False),  # JSON [[name, value]]
+    sa.Column("uploads", sa.Text(2**16 - 1), nullable=False),  # JSON {part: file name}
+    sa.Column("result_mime", sa.String(255), nullable=True),
+    sa.Column("result_size", sa.BigInteger, nullable=True),
+    sa.Column("error_message", sa.Text(2**24 - 1), nullable=True),
+    sa.Column("error_type", sa.String(16), nullable=False),
+    sa.Column("node", sa.String(255), nullable=True),  # host (node) whose runner claimed it
+    sa.Column("runner", sa.String(255), nullable=True),  # that runner's id (node/pid/token)
+    sa.Column("lease_until", sa.Double, nullable=True),  # the runner's heartbeat extends it
+    sa.Column("version", sa.Integer, nullable=False),  # optimistic updates
+    sa.Index("ix_skvo_uws_job_phase", "phase", "queued_at"),
+    sa.Index("ix_skvo_uws_job_owner", "owner_key", "phase"),
+    sa.Index("ix_skvo_uws_job_destruction", "destruction"),
+    **tables.MYSQL_TABLE_OPTIONS,
+)
+
+#: one row per job owner: its row lock serialises quota checks across hosts
+uws_owner = sa.Table(
+    "skvo_uws_owner",
+    AUTH_METADATA,
+    sa.Column("owner_key", sa.String(128), primary_key=True),
+    sa.Column("locked_at", sa.Double, nullable=False),
+    **tables.MYSQL_TABLE_OPTIONS,
+)
+
 mapper_registry = registry()
 
 

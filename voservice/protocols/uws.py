@@ -1,8 +1,10 @@
 """UWS 1.1 job service: asynchronous TAP under ``/tap/async``.
 
 The TAP blueprint mounts these routes with :func:`register_routes`.  Requests
-only read and change the job store (:mod:`voservice.jobs`); the queries run in
-the job runner process that ``skvo serve`` starts.  Parameters are stored as
+only read and change the job store (:mod:`voservice.jobs`: rows in the metadata
+database, written through the writer engine, and files in ``[server]
+jobs_path``), so any host of an archive answers any job URL; the queries run
+in the job runners that ``skvo serve`` starts on each host.  Parameters are stored as
 posted and validated when the job runs, as TAP requires.
 
 Access: a job belongs to the account that created it (by account id), or to
@@ -103,7 +105,7 @@ def store() -> JobStore:
     svc = services()
     cached = svc.extras.get("uws_store")
     if cached is None:
-        cached = svc.extras["uws_store"] = JobStore(svc.settings.get("server", "jobs_path"))
+        cached = svc.extras["uws_store"] = jobs.open_store(svc.settings, svc.writer())
     return cached
 
 
@@ -383,19 +385,12 @@ def job_list() -> Response:
             last = -1
         if last <= 0:
             raise UwsError(400, f"UsageFault: LAST={last_text!r} must be a positive integer")
-    if principal().anonymous:  # anonymous jobs are listed to nobody
+    who = principal()
+    if who.anonymous:  # anonymous jobs are listed to nobody
         return _xml(job_list_document([]))
-    selected = [
-        job
-        for job in store().jobs()
-        if _listed(job)
-        and (job.phase in phases if phases else job.phase != "ARCHIVED")
-        and (after_time is None or job.creation_time > after_time)
-    ]
-    selected.sort(key=lambda j: j.creation_time, reverse=True)
-    if last is not None:
-        selected = selected[:last]
-    return _xml(job_list_document(selected))
+    selected = store().listing(owner_id=who.user_id, owner=who.name, admin=who.admin,
+                               phases=phases, after=after_time, last=last)
+    return _xml(job_list_document([job for job in selected if _listed(job)]))
 
 
 def _create_job() -> Response:
@@ -485,11 +480,8 @@ def job_phase(job_id: str) -> Response:
             raise _quota_error(exc) from None
         if started is None:
             raise UwsError(404, f"UsageFault: no job {job_id!r} (unknown, or deleted)")
-        if started[0].phase == "QUEUED":
-            store().enqueue(job_id)
     elif value == "ABORT":
         _update(job_id, _abort)
-        store().unqueue(job_id)
     else:
         _load(job_id)
         raise UwsError(400, "UsageFault: POST to {job}/phase takes PHASE=RUN or PHASE=ABORT")
