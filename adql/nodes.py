@@ -38,7 +38,14 @@ class Node:
 
 def _node(name: str, fields: str) -> type[Node]:
     fs = tuple(fields.split())
-    return type(name, (Node,), {"__slots__": fs, "_fields": fs})
+    # Node.__init__ spelled out for these fields (the parser builds many nodes)
+    params = "".join(f", {f}=None" for f in fs)
+    src = (f"def __init__(self, line, col{', *' if fs else ''}{params}, **_):\n"
+           "    self.line = line\n    self.col = col\n"
+           + "".join(f"    self.{f} = {f}\n" for f in fs))
+    scope: dict = {}
+    exec(src, scope)  # noqa: S102 - fixed field names
+    return type(name, (Node,), {"__slots__": fs, "_fields": fs, "__init__": scope["__init__"]})
 
 
 class Ident(Node):

@@ -728,6 +728,93 @@ class _Unexpected(Exception):
         self.expected = None if expected is None else set(expected)  # None: bad character
 
 
+def _reducer(cb, size: int, name: str):
+    """One function doing what lark's callback for a rule does (child filter,
+    ``maybe_placeholders`` Nones, inlined ``_rules``, ``?rule`` single-child
+    expansion, then the :class:`_Builder` method), on the value stack: it pops
+    the rule's ``size`` values and returns the rule's value.  An inlined rule's
+    value is a plain list (lark's is a Tree its parents expand)."""
+    from functools import partial
+
+    from lark.parse_tree_builder import (
+        ChildFilterLALR,
+        ChildFilterLALR_NoPlaceholders,
+        ExpandSingleChild,
+    )
+
+    include, append_none, single = [(i, False, 0) for i in range(size)], 0, False
+    if type(cb) is ChildFilterLALR:
+        include, append_none, cb = list(cb.to_include), cb.append_none, cb.node_builder
+    elif type(cb) is ChildFilterLALR_NoPlaceholders:
+        include, cb = [(i, e, 0) for i, e in cb.to_include], cb.node_builder
+    if type(cb) is ExpandSingleChild:
+        single, cb = True, cb.node_builder
+    if isinstance(getattr(cb, "__self__", None), _Builder):
+        builder = cb
+    elif isinstance(cb, partial) and cb.func.__name__ == "default_callback":
+        builder = None  # lark would build a Tree
+    else:
+        raise RuntimeError(f"unexpected callback for {name}")  # pragma: no cover
+    items: list[str] = []
+    for i, expand, add_none in include:
+        items += ["None"] * (add_none or 0)
+        items.append(f"*v[{i - size}]" if expand else f"v[{i - size}]")
+    items += ["None"] * (append_none or 0)
+    dynamic = any(x.startswith("*") for x in items)
+    pop = f"    del v[-{size}:]\n" if size else ""
+    if single and not dynamic and len(items) == 1:
+        src = f"def r(v):\n    x = {items[0]}\n{pop}    return x\n"
+    elif builder is None and not (single and dynamic) and name.startswith("_"):
+        src = f"def r(v):\n    c = [{', '.join(items)}]\n{pop}    return c\n"
+    elif builder is None:
+        raise RuntimeError(f"unexpected tree for {name}")  # pragma: no cover
+    elif single and dynamic:
+        src = (f"def r(v):\n    c = [{', '.join(items)}]\n{pop}"
+               "    return c[0] if len(c) == 1 else b(c)\n")
+    else:
+        src = f"def r(v):\n    c = [{', '.join(items)}]\n{pop}    return b(c)\n"
+    scope: dict = {"b": builder}
+    exec(compile(src, f"<adql reducer {name}>", "exec"), scope)  # noqa: S102 - from the grammar
+    return scope["r"]
+
+
+class _State(dict):
+    """An LALR state: its row of the parse table (terminal or rule name -> action).
+
+    A shift or goto action is the next state, a reduction a tuple (number of
+    values, reducer, rule name), the reduction of a unit rule a :class:`_Unit`.
+    Hashed and compared by identity (the :class:`_Unit` caches are keyed by state).
+    """
+
+    __slots__ = ()
+    __hash__ = object.__hash__
+    __eq__ = object.__eq__
+
+
+class _Unit(dict):
+    """The reduction of a ``?a: b`` unit rule (its callback returns its only child)
+    for one lookahead in one state: the value stays and only the top state changes,
+    to the state reached after all unit reductions that follow; cached here by the
+    state below the top (they depend on nothing else)."""
+
+    __slots__ = ("origin",)
+
+    def __init__(self, origin: str):
+        super().__init__()
+        self.origin = origin
+
+    def climb(self, below: _State, typ: str) -> _State:
+        """The top state after this and the following unit reductions on ``typ``."""
+        top = below[self.origin]
+        while True:
+            a = top.get(typ)
+            if a.__class__ is not _Unit:
+                break
+            top = below[a.origin]
+        self[below] = top
+        return top
+
+
 class _Engine:
     """lark's LALR(1) tables and rule callbacks, run by a lean loop.
 
@@ -735,14 +822,17 @@ class _Engine:
     callbacks (the :class:`_Builder` methods, with lark's placeholders and
     inlining) once; this loop does what ``lark.Lark.parse`` does with them,
     without its per-token and per-reduction overhead (Python-level ``__eq__``
-    and ``__hash__`` of tokens and rules in every table lookup), and skips the
-    reductions of ``?rule: other`` chains (the precedence ladder), whose
-    callbacks return their only child.  The token stream and the reductions are
-    lark's: tests/test_adql_engine.py compares both on the test corpora.
+    and ``__hash__`` of tokens and rules in every table lookup, a chain of
+    wrappers per callback, a Tree per inlined rule), and skips the reductions
+    of ``?rule: other`` chains (the precedence ladder), whose callbacks return
+    their only child.  Tokens no rule keeps ("(", ",", ...) are not built
+    (except for an error message); the tokens built have no end positions.
+    The token stream and the reductions are lark's: tests/test_adql_engine.py
+    compares both on the test corpora.
     """
 
     def __init__(self, lk: lark.Lark):
-        from lark.grammar import NonTerminal
+        from lark.grammar import NonTerminal, Terminal
         from lark.parsers.lalr_analysis import Shift
 
         lexer = lk.parser.lexer
@@ -750,118 +840,156 @@ class _Engine:
         if len(scanner._mres) != 1 or set(lexer.callback) - {"NAME"}:
             raise RuntimeError("unexpected lexer layout")  # pragma: no cover
         mre = scanner._mres[0]
-        if set(lexer.ignore_types) != {"WS", "COMMENT"}:
+        self.ignore = frozenset(lexer.ignore_types)
+        if self.ignore != {"WS", "COMMENT"}:
             raise RuntimeError("unexpected ignored terminals")  # pragma: no cover
-        # blanks and comments before a token are skipped by the same match (lark's
-        # WS and COMMENT terminals, an atomic group: never given back); where no
-        # token follows them (an error, the end) lark's own regex matches them as
-        # tokens of their own, which the loop ignores
-        ws = lexer.terminals_by_name["WS"].pattern.to_regexp()
-        comment = lexer.terminals_by_name["COMMENT"].pattern.to_regexp()
-        self.match = re.compile(f"(?>(?:{ws}|{comment})*)(?:{mre.pattern})", mre.flags).match
-        self.match_one = mre.match
+        self.newline = frozenset(lexer.newline_types)
         self.keywords: dict[str, str] = {}
         unless = lexer.callback.get("NAME")
         for t in unless.scanner.terminals if unless else ():
             if t.pattern.type != "str" or "i" not in t.pattern.flags:
                 raise RuntimeError("unexpected keyword terminal")  # pragma: no cover
             self.keywords[t.pattern.value.lower()] = t.name
-        self.ignore = frozenset(lexer.ignore_types)
-        self.newline = frozenset(lexer.newline_types)
+        # lark's regex (its terminals in its order) without the keywords: NAME comes
+        # before them and matches every keyword (which the NAME callback then retypes,
+        # as the loop does)
+        names = [t.name for t in scanner.terminals]
+        if names != list(mre.groupindex) or any(
+                names.index(k) < names.index("NAME") for k in self.keywords.values()):
+            raise RuntimeError("unexpected terminal order")  # pragma: no cover
+
+        def alternatives(skip: Iterable[str]) -> str:
+            return "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})"
+                            for t in scanner.terminals if t.name not in skip)
+
+        # blanks and comments before a token are skipped by the same match (lark's
+        # WS and COMMENT terminals, an atomic group: never given back, so that no
+        # token can be a blank or a comment); where no token follows them (an error,
+        # the end) lark's own regex matches them as tokens of their own, ignored
+        ws = lexer.terminals_by_name["WS"].pattern.to_regexp()
+        comment = lexer.terminals_by_name["COMMENT"].pattern.to_regexp()
+        tokens = alternatives({*self.keywords.values(), *self.ignore})
+        self.match = re.compile(f"(?>(?:{ws}|{comment})*)(?:{tokens})", mre.flags).match
+        self.match_one = re.compile(alternatives(self.keywords.values()), mre.flags).match
         lp = lk.parser.parser.parser
         table, callbacks = lp.parse_table, lp.callbacks
         if any(isinstance(k, str) for k in callbacks):
             raise RuntimeError("terminal callbacks are not supported")  # pragma: no cover
-        self.start = table.start_states["start"]
-        self.end = table.end_states["start"]
-        rows: list[dict] = [{} for _ in range(max(table.states) + 1)]
-        for state, acts in table.states.items():
-            row = rows[state]
+        reducers: dict = {}
+        kept: set[str] = set()  # the terminals some rule keeps
+        for rule, cb in callbacks.items():
+            exp = rule.expansion
+            if (rule.options.expand1 and rule.alias is None and len(exp) == 1
+                    and isinstance(exp[0], NonTerminal)):
+                reducers[rule] = None  # a unit rule
+                continue
+            reducers[rule] = _reducer(cb, len(exp), rule.origin.name)
+            inc = getattr(cb, "to_include", [(i,) for i in range(len(exp))])
+            kept.update(exp[x[0]].name for x in inc if isinstance(exp[x[0]], Terminal))
+        self.kept = frozenset(kept)
+        states = {i: _State() for i in table.states}
+        for i, acts in table.states.items():
+            row = states[i]
             for key, (action, arg) in acts.items():
                 key = sys.intern(str(key))
+                origin = sys.intern(str(arg.origin.name)) if action is not Shift else ""
                 if action is Shift:
-                    row[key] = arg
-                    continue
-                exp = arg.expansion
-                unit = (arg.options.expand1 and arg.alias is None and len(exp) == 1
-                        and isinstance(exp[0], NonTerminal))
-                row[key] = (len(exp), None if unit else callbacks[arg],
-                            sys.intern(str(arg.origin.name)))
-        self.rows = rows
-        # (lookahead, state below, top state) -> top state after the unit reductions
-        self.units: dict[tuple[str, int, int], int] = {}
+                    row[key] = states[arg]
+                elif reducers[arg] is None:
+                    row[key] = _Unit(origin)
+                else:
+                    row[key] = (len(arg.expansion), reducers[arg], origin)
+        self.start = states[table.start_states["start"]]
+        self.end = states[table.end_states["start"]]
+
+    def token(self, typ: str, val: str, pos: int, line: int, column: int) -> Token:
+        """A lark Token (``val`` of type ``typ`` at ``pos``, line and column)."""
+        tok = str.__new__(Token, val)
+        tok.type, tok.value, tok.start_pos = typ, val, pos
+        tok.line, tok.column = line, column
+        tok.end_line = tok.end_column = tok.end_pos = None
+        return tok
 
     def parse(self, text: str):
         """The AST of ``text`` (raises :class:`_Unexpected` or the builder's errors)."""
-        rows, match, keywords, units = self.rows, self.match, self.keywords, self.units
-        ignore, newline, new = self.ignore, self.newline, str.__new__
-        states, values = [self.start], []
+        match, keywords, kept, end_state = self.match, self.keywords, self.kept, self.end
+        newline, new, state_type, unit_type = self.newline, str.__new__, _State, _Unit
+        cur = self.start  # the state on top of the stack; ``below`` holds the others
+        below: list[_State] = []
+        values: list = []
         pos, line, line_start, end = 0, 1, 0, len(text)
+        multiline = "\n" in text
+        at_end = False
         while True:
             if pos < end:
-                m = match(text, pos) or self.match_one(text, pos)
+                m = match(text, pos)
                 if m is None:
-                    raise _Unexpected(pos, line, pos - line_start + 1)
+                    m = self.match_one(text, pos)
+                    if m is None:
+                        raise _Unexpected(pos, line, pos - line_start + 1)
+                    if m.lastgroup in self.ignore:  # blanks or a comment, then no token
+                        val = m.group()
+                        if "\n" in val:
+                            line += val.count("\n")
+                            line_start = pos + val.rindex("\n") + 1
+                        pos = m.end()
+                        continue
                 typ = m.lastgroup
                 start, nxt = m.span(typ)
-                if start != pos:  # blanks and comments skipped
+                if multiline and start != pos:  # blanks and comments skipped
                     k = text.count("\n", pos, start)
                     if k:
                         line += k
                         line_start = text.rindex("\n", pos, start) + 1
-                    pos = start
-                val = m.group(typ)
-                if typ in ignore:
-                    if typ in newline and "\n" in val:
+                pos = start
+                if typ == "NAME":
+                    val = m.group(typ)
+                    typ = keywords.get(val.lower(), "NAME")
+                    tok = new(Token, val)
+                    tok.type, tok.value, tok.start_pos = typ, val, pos
+                    tok.line, tok.column = line, pos - line_start + 1
+                elif typ in kept:
+                    val = m.group(typ)
+                    tok = new(Token, val)
+                    tok.type, tok.value, tok.start_pos = typ, val, pos
+                    tok.line, tok.column = line, pos - line_start + 1
+                    if multiline and typ in newline and "\n" in val:
                         line += val.count("\n")
                         line_start = pos + val.rindex("\n") + 1
-                    pos = nxt
-                    continue
-                if typ == "NAME":
-                    typ = keywords.get(val.lower(), "NAME")
-                tok = new(Token, val)
-                tok.type, tok.value, tok.start_pos = typ, val, pos
-                tok.line, tok.column = line, pos - line_start + 1
-                tok.end_line = tok.end_column = tok.end_pos = None
-                if typ in newline and "\n" in val:
-                    line += val.count("\n")
-                    line_start = pos + val.rindex("\n") + 1
+                else:  # no rule keeps it: no token (one is made for an error message)
+                    tok = None
+                    where = start, line, pos - line_start + 1
                 pos = nxt
             else:
-                typ, tok = "$END", None
+                typ, tok, at_end = "$END", None, True
             while True:
-                act = rows[states[-1]].get(typ)
-                if act is None:
-                    expected = [s for s in rows[states[-1]] if s.isupper()]
-                    raise _Unexpected(pos, line, pos - line_start + 1, tok, expected)
-                if act.__class__ is int:
-                    states.append(act)
+                act = cur.get(typ)
+                cls = act.__class__
+                if cls is state_type:  # shift
+                    below.append(cur)
+                    cur = act
                     values.append(tok)
                     break
-                size, cb, origin = act
-                if cb is None:  # ?a: b chains: the value stays, the top state changes
-                    base = states[-2]
-                    key = (typ, base, states[-1])
-                    top = units.get(key)
-                    if top is None:
-                        top = rows[base][origin]
-                        while True:
-                            a = rows[top].get(typ)
-                            if a is None or a.__class__ is int or a[1] is not None:
-                                break
-                            top = rows[base][a[2]]
-                        units[key] = top
-                    states[-1] = top
+                if cls is unit_type:  # ?a: b chains: the value stays, the state changes
+                    base = below[-1]
+                    cur = act.get(base) or act.climb(base, typ)
+                elif act is None:
+                    if tok is None and not at_end:
+                        tok = self.token(typ, text[where[0]:pos], *where)
+                    expected = [s for s in cur if s.isupper()]
+                    raise _Unexpected(pos, line, pos - line_start + 1, tok, expected)
                 else:
+                    size, cb, origin = act
+                    values.append(cb(values))
                     if size:
-                        args = values[-size:]
-                        del states[-size:]
-                        del values[-size:]
+                        base = below[-size]
+                        if size > 1:
+                            del below[1 - size:]
                     else:
-                        args = []
-                    values.append(cb(args))
-                    states.append(rows[states[-1]][origin])
-                if tok is None and states[-1] == self.end:
+                        base = cur
+                        below.append(cur)
+                    cur = base[origin]
+                if at_end and cur is end_state:
                     return values[-1]
 
 
