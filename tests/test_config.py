@@ -43,6 +43,8 @@ def test_every_declared_key_has_a_valid_default(tmp_path: Path) -> None:
         ("[nosuch]\nx = 1\n", ["[nosuch]"]),
         ("[vo]\nauthority = ivo://x/y\n", ["[vo]", "authority"]),
         ("[timeseries]\nurl = tsdb:4242\n", ["[timeseries]", "url"]),
+        ("[server]\ntrusted_proxies = 10.0.0.1, nginx\n", ["[server]", "trusted_proxies", "nginx"]),
+        ("[server]\nproxy_headers = x-real-ip\n", ["[server]", "proxy_headers", "forwarded"]),
     ],
 )
 def test_bad_settings_fail_naming_the_key(tmp_path: Path, text: str, names: list[str]) -> None:
@@ -55,8 +57,15 @@ def test_bad_settings_fail_naming_the_key(tmp_path: Path, text: str, names: list
 
 
 def test_public_url_defaults_to_host_and_port(tmp_path: Path) -> None:
-    settings = load_config(write(tmp_path, "[server]\nhost = 0.0.0.0\nport = 9000\n"))
-    assert settings.public_url == "http://0.0.0.0:9000"
+    import socket
+
+    settings = load_config(write(tmp_path, "[server]\nhost = 10.1.2.3\nport = 9000\n"))
+    assert settings.public_url == "http://10.1.2.3:9000"
+    for wildcard in ("0.0.0.0", "::"):  # every interface: the machine's name, never 0.0.0.0
+        settings = load_config(write(tmp_path, f"[server]\nhost = {wildcard}\nport = 9000\n"))
+        assert settings.public_url == f"http://{socket.gethostname()}:9000"
+    settings = load_config(write(tmp_path, "[server]\nhost = ::1\nport = 9000\n"))
+    assert settings.public_url == "http://[::1]:9000"
     settings = load_config(write(tmp_path, "[server]\npublic_url = https://vo.example.org/skvo/\n"))
     assert settings.public_url == "https://vo.example.org/skvo"
 

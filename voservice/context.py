@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, g
+from flask import current_app, g, has_request_context, request
 
 from voservice.access import ANONYMOUS, Principal
 from voservice.config import Settings
@@ -41,8 +41,11 @@ class Services:
 
     @property
     def base_url(self) -> str:
-        """Public base URL of the service (no trailing slash)."""
-        return self.settings.public_url
+        """Public base URL (no trailing slash): ``public_url``, else the current request's
+        (scheme, Host, mount point; see :mod:`voservice.proxy`)."""
+        from voservice.proxy import request_base_url
+
+        return request_base_url(self.settings, request.environ if has_request_context() else None)
 
     @property
     def authority(self) -> str:

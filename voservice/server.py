@@ -61,9 +61,11 @@ def serve(settings: Settings, dev: bool = False) -> int:
     from voservice.jobs import start_runner, stop_runner
 
     raise_fd_limit()
-    warning = plain_http_warning(settings)
-    if warning:
-        print(warning, file=sys.stderr, flush=True)
+    from voservice.proxy import wildcard_warning
+
+    for warning in (wildcard_warning(settings), plain_http_warning(settings)):
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
     runner = start_runner(settings)
     try:
         return _serve_web(settings, dev)
@@ -86,6 +88,8 @@ def plain_http_warning(settings: Settings) -> str | None:
     url = settings.public_url
     if url.startswith("https://"):
         return None
+    if not settings.get("server", "public_url") and settings.get("server", "trusted_proxies"):
+        return None  # the scheme of each request is the trusted proxy's X-Forwarded-Proto
     return (f"skvo serve: WARNING: public_url {url} is not https: HTTP Basic passwords and "
             "tokens travel in clear text. Serve behind a TLS reverse proxy and set "
             "[server] public_url = https://...")
@@ -270,6 +274,9 @@ def waitress_options(settings: Settings) -> dict[str, Any]:
         "outbuf_overflow": OUTBUF_BYTES,
         "outbuf_high_watermark": OUTBUF_HIGH_WATERMARK,
         "ident": "SKVO",
+        # forwarded headers reach voservice.proxy, which believes only [server]
+        # trusted_proxies and removes them from every other request
+        "clear_untrusted_proxy_headers": False,
         "expose_tracebacks": False,
     }
 
