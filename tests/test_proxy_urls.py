@@ -224,9 +224,10 @@ def test_without_a_usable_host_the_machine_name_is_used(wildcard: LiveServer,
     assert b"0.0.0.0" not in body
 
 
-def test_the_job_runner_of_a_wildcard_host_uses_the_machine_name(wildcard: LiveServer,
-                                                                  tmp_path: Path) -> None:
-    """URLs made outside a request (async results) never carry 0.0.0.0 either."""
+def test_async_results_carry_the_url_the_client_used(wildcard: LiveServer,
+                                                     tmp_path: Path) -> None:
+    """URLs made outside a request (async results, by whichever host's runner) are those
+    of the request that created the job, never 0.0.0.0."""
     status, headers, _ = request(
         wildcard, "/tap/async", method="POST",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
@@ -240,6 +241,8 @@ def test_the_job_runner_of_a_wildcard_host_uses_the_machine_name(wildcard: LiveS
         time.sleep(0.1)
     assert phase.strip() == b"COMPLETED", request(wildcard, job + "/error")[2]
     _, _, result = request(wildcard, job + "/results/result")
-    assert f"http://{socket.gethostname()}:{wildcard.dep.port}/datalink".encode() in result
+    base = headers["location"].split("/tap/async", 1)[0]
+    assert "0.0.0.0" not in base
+    assert f"{base}/datalink".encode() in result
     assert b"0.0.0.0" not in result
     request(wildcard, job, method="DELETE")

@@ -268,6 +268,9 @@ class Job:
     node: str | None = None
     runner: str | None = None
     lease_until: float | None = None
+    #: the public base URL of the request that created the job: the URLs in its result
+    #: (access_url, DataLink) are those the client used, whichever host runs it
+    base_url: str | None = None
     #: bumped by every change (optimistic updates)
     version: int = 0
 
@@ -556,6 +559,7 @@ class JobStore:
         owner_id: int | None = None,
         client: str | None = None,
         quota: Quota | None = None,
+        base_url: str | None = None,
     ) -> Job:
         """Make a new job (PENDING, or QUEUED when ``run``) and store its upload parts.
 
@@ -573,6 +577,7 @@ class JobStore:
             parameters=list(parameters),
             owner_id=owner_id,
             client=client if owner is None and owner_id is None else None,
+            base_url=base_url,
         )
         if run:
             job.phase = "QUEUED"
@@ -992,6 +997,8 @@ def execute(settings: Settings, store: JobStore, job_id: str) -> None:
         from voservice.context import open_services
         from voservice.query import run_tap_query
 
+        if job.base_url and not settings.get("server", "public_url"):
+            settings = settings.with_overrides({"server": {"public_url": job.base_url}})
         svc = open_services(settings)
         principal = job_principal(svc.engine, job)
         if principal is None:

@@ -82,6 +82,7 @@ uws_job = sa.Table(
     sa.Column("node", sa.String(255), nullable=True),  # host (node) whose runner claimed it
     sa.Column("runner", sa.String(255), nullable=True),  # that runner's id (node/pid/token)
     sa.Column("lease_until", sa.Double, nullable=True),  # the runner's heartbeat extends it
+    sa.Column("base_url", sa.String(2048), nullable=True),  # the creating request's public URL
     sa.Column("version", sa.Integer, nullable=False),  # optimistic updates
     sa.Index("ix_skvo_uws_job_phase", "phase", "queued_at"),
     sa.Index("ix_skvo_uws_job_owner", "owner_key", "phase"),
@@ -95,6 +96,17 @@ uws_owner = sa.Table(
     AUTH_METADATA,
     sa.Column("owner_key", sa.String(128), primary_key=True),
     sa.Column("locked_at", sa.Double, nullable=False),
+    **tables.MYSQL_TABLE_OPTIONS,
+)
+
+#: derived data an upgrade still has to fill in (voservice.migrations.tasks): a
+#: revision whose new table or column takes its values from other data adds a row,
+#: ``skvo upgrade`` removes it once done; the service refuses to serve while any is left
+upgrade_task = sa.Table(
+    "skvo_upgrade_task",
+    AUTH_METADATA,
+    sa.Column("task", sa.String(32), primary_key=True),
+    sa.Column("revision", sa.String(64), nullable=False),  # the revision that asked for it
     **tables.MYSQL_TABLE_OPTIONS,
 )
 

@@ -412,6 +412,7 @@ def _create_job() -> Response:
             owner_id=who.user_id,
             client=jobs.client_key(request.remote_addr) if who.anonymous else None,
             quota=_quota(),
+            base_url=services().base_url,
         )
     except jobs.QuotaExceeded as exc:
         raise _quota_error(exc) from None
