@@ -18,7 +18,6 @@ from werkzeug.exceptions import HTTPException
 
 from voservice import limits
 from voservice.access import (
-    ANONYMOUS,
     Throttled,
     authenticate,
     login_policy,
@@ -26,6 +25,8 @@ from voservice.access import (
 )
 from voservice.config import Settings, load_config
 from voservice.context import Services, open_services, services
+from voservice.portal.login import session_principal
+from voservice.proxy import ProxyHeaders
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
     app.config["SKVO_SETTINGS"] = settings
     app.extensions["skvo"] = svc or open_services(settings)
     limits.install(app, settings)  # request-body limit, strict multipart
+    app.wsgi_app = ProxyHeaders(app.wsgi_app, settings)  # type: ignore[method-assign]
 
     policy = login_policy(settings)
     counters = app.extensions["skvo"].writer()  # failed logins, shared by all workers
@@ -51,7 +53,8 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
         header = request.headers.get("Authorization")
         try:
             who = authenticate(services().engine, header, request.remote_addr,
-                               write_engine=counters, policy=policy) if header else ANONYMOUS
+                               write_engine=counters, policy=policy
+                               ) if header else session_principal()  # a browser's login
         except Throttled as exc:
             return _auth_error(429, f"RateLimited: too many failed logins for this account "
                                f"or address; retry after {exc.retry_after} s",

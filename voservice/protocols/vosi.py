@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request
 from lxml import etree
@@ -29,8 +30,16 @@ NS = {
 XSI_TYPE = f"{{{NS['xsi']}}}type"
 
 
+#: the stylesheet that shows VOSI documents as pages in a browser (as DaCHS does)
+STYLESHEET = "/static/xsl/vosi.xsl"
+
+
 def _xml_response(root: etree._Element, last_modified: dt.datetime | None = None) -> Response:
-    body = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    path = urlsplit(services().base_url).path.rstrip("/")
+    root.addprevious(etree.ProcessingInstruction(
+        "xml-stylesheet", f'href="{path}{STYLESHEET}" type="text/xsl"'))
+    body = etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8",
+                          pretty_print=True)
     response = Response(body, mimetype="text/xml")
     if last_modified is not None:
         response.last_modified = last_modified

@@ -12,6 +12,7 @@ csv                     text/csv;header=present
 tsv                     text/tab-separated-values
 json                    application/json
 fits                    application/fits
+ecsv                    text/x-ecsv (astropy's ECSV 1.0: a YAML header, then CSV)
 ======================  ===================================================
 
 Shorthands (case-insensitive; ``/``, ``_``, ``-`` or nothing between the parts):
@@ -39,6 +40,7 @@ FORMATS: dict[str, str] = {
     "tsv": "text/tab-separated-values",
     "json": "application/json",
     "fits": "application/fits",
+    "ecsv": "text/x-ecsv",
 }
 
 _SHORT: dict[str, str] = {}
@@ -56,6 +58,7 @@ _add("csv", "csv")
 _add("tsv", "tsv")
 _add("json", "json")
 _add("fits", "fits")
+_add("ecsv", "ecsv")
 for _prefix in ("votable", "vot"):
     for _sep in ("/", "_", "-", ""):
         _add("votable/binary2", f"{_prefix}{_sep}b2", f"{_prefix}{_sep}binary2")
@@ -78,6 +81,7 @@ MIME_TYPES: dict[str, str] = {
     "application/json": "json",
     "application/fits": "fits",
     "application/x-fits-bintable": "fits",
+    "text/x-ecsv": "ecsv",
 }
 
 
@@ -114,5 +118,6 @@ def resolve_format(responseformat: str | None) -> tuple[str, str]:
     known = sorted({*FORMATS, *MIME_TYPES})
     raise ValueError(
         f"unsupported RESPONSEFORMAT {given!r}; supported: {', '.join(known)} "
-        "(shorthands: votable, votable/td, votable/b, votable/b2, csv, tsv, json, fits)"
+        "(shorthands: votable, votable/td, votable/b, votable/b2, csv, tsv, json, fits, "
+        "ecsv)"
     )

@@ -20,6 +20,7 @@ __all__ = [
     "str_cells",
     "json_values",
     "csv_header",
+    "ecsv_header",
     "csv_chunk",
     "tsv_header",
     "tsv_chunk",
@@ -178,6 +179,33 @@ def csv_chunk(cols: Sequence[Col], specs: Sequence[FieldSpec], n: int) -> str:
         for c, s in zip(cols, specs, strict=True)
     ]
     return "".join([",".join(r) + "\r\n" for r in zip(*cells)])  # noqa: B905
+
+
+# ------------------------------------------------------------------------ ECSV
+
+#: ECSV 1.0 datatype of each VOTable primitive (strings and timestamps: string)
+_ECSV_TYPES = {"boolean": "bool", "bit": "bool", "unsignedByte": "uint8", "short": "int16",
+               "int": "int32", "long": "int64", "float": "float32", "double": "float64"}
+
+
+def _yaml_string(text: str) -> str:
+    return "'" + " ".join(text.split()).replace("'", "''") + "'"
+
+
+def ecsv_header(specs: Sequence[FieldSpec]) -> str:
+    """The ECSV 1.0 YAML header (comma delimiter) and the CSV header line."""
+    lines = ["# %ECSV 1.0", "# ---", "# delimiter: ','", "# datatype:"]
+    for s in specs:
+        item = [f"name: {_yaml_string(s.name)}"]
+        unit = s.field.unit
+        if unit:
+            item.append(f"unit: {_yaml_string(unit)}")
+        item.append(f"datatype: {_ECSV_TYPES.get(s.datatype, 'string')}" if not s.is_array
+                    else "datatype: string")
+        if s.field.description:
+            item.append(f"description: {_yaml_string(s.field.description)}")
+        lines.append("# - {" + ", ".join(item) + "}")
+    return "\n".join(lines) + "\n" + csv_header(specs)
 
 
 # ------------------------------------------------------------------------- TSV

@@ -18,7 +18,16 @@ from .fields import CooSys, Field, FieldSpec, Group, Info, Param, Resource, Time
 from .fits import write_fits
 from .formats import FORMATS, resolve_format
 from .tabledata import td_chunk
-from .text import csv_chunk, csv_header, json_chunk, json_footer, json_header, tsv_chunk, tsv_header
+from .text import (
+    csv_chunk,
+    csv_header,
+    ecsv_header,
+    json_chunk,
+    json_footer,
+    json_header,
+    tsv_chunk,
+    tsv_header,
+)
 
 __all__ = ["TablePart", "TableStream", "UnwritableValue", "write_table", "write_tables"]
 
@@ -322,6 +331,11 @@ class _Buffer:
             return self.take()
         return None
 
+    def put(self, data: bytes) -> None:
+        """Hold ``data`` without flushing (for callers that take() later)."""
+        self.parts.append(data)
+        self.size += len(data)
+
     def take(self) -> bytes:
         out = b"".join(self.parts)
         self.parts, self.size = [], 0
@@ -414,7 +428,7 @@ def _rows(
             if out:
                 yield out
     if b64 is not None:
-        buf.add(b64.finish())
+        buf.put(b64.finish())
 
 
 def _votable(
@@ -452,7 +466,7 @@ def _votable(
     finally:
         _close_all(t.chunks for t in pending)  # tables that will never be written
     text += "".join(doc.info_xml(i) for i in _late_infos([], trailer))
-    buf.add((text + "</RESOURCE>\n" + tail).encode("utf-8", "replace"))
+    buf.put((text + "</RESOURCE>\n" + tail).encode("utf-8", "replace"))
     yield buf.take()
 
 
@@ -482,11 +496,12 @@ def _text(
                 if out:
                     yield out
         late = list(infos) + _late_infos(errors, trailer)
-        buf.add(json_footer([(i.name, i.value, i.content) for i in late]).encode())
+        buf.put(json_footer([(i.name, i.value, i.content) for i in late]).encode())
         yield buf.take()
         return
-    header, encode = (csv_header, csv_chunk) if fmt == "csv" else (tsv_header, tsv_chunk)
-    buf.add(header(specs).encode("utf-8", "replace"))  # sent with the first rows
+    header, encode = {"csv": (csv_header, csv_chunk), "ecsv": (ecsv_header, csv_chunk)}.get(
+        fmt, (tsv_header, tsv_chunk))
+    buf.put(header(specs).encode("utf-8", "replace"))  # sent with the first rows
     with contextlib.closing(_normalised(specs, chunks, (), None, values)) as normalised:
         for n, cols in normalised:
             out = buf.add(encode(cols, specs, n).encode("utf-8", "replace"))
