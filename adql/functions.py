@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import ADQLError
@@ -94,6 +96,17 @@ BUILTINS: dict[str, tuple[int, int | None, str]] = {
     "COORD2": (1, 1, "num"),
     "COORDSYS": (1, 1, "str"),
     "AREA": (1, 1, "num"),
+}
+
+#: ADQL function -> (its domain test on the arguments, the error outside the domain)
+DOMAINS: dict[str, tuple[Callable[..., bool], str]] = {
+    "SQRT": (lambda x: x >= 0, "SQRT of a negative number"),
+    "LOG": (lambda x: x > 0, "LOG of zero or a negative number"),
+    "LOG10": (lambda x: x > 0, "LOG10 of zero or a negative number"),
+    "ACOS": (lambda x: -1 <= x <= 1, "ACOS of a number outside [-1, 1]"),
+    "ASIN": (lambda x: -1 <= x <= 1, "ASIN of a number outside [-1, 1]"),
+    "COT": (lambda x: math.tan(x) != 0, "COT of zero (division by zero)"),
+    "POWER": (lambda a, b: not (a == 0 and b < 0), "zero raised to a negative power"),
 }
 
 GEOMETRY_ARG_FUNCS = frozenset({"CENTROID", "CONTAINS", "INTERSECTS", "COORD1", "COORD2",

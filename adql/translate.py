@@ -11,7 +11,7 @@ from . import nodes as n
 from . import shapes
 from . import units as un
 from .errors import ADQLError, error_at
-from .functions import IMPLEMENTED_UDFS, TYPE_MAP
+from .functions import DOMAINS, IMPLEMENTED_UDFS, TYPE_MAP
 from .parser import Query, parse
 from .schema import Column, Footprint, OutputColumn, Schema, Table
 
@@ -29,15 +29,20 @@ class Translation:
 
     sql: str
     columns: list[OutputColumn] = field(default_factory=list)
+    #: what a MariaDB "Division by 0" warning (1365, MariaDB's answer to every domain
+    #: error: x / 0, MOD(x, 0), SQRT(-1), LOG(0), ACOS(2)) running this SQL means: the
+    #: problems its operations can have, for the error message (voservice.query)
+    domain: tuple[str, ...] = ()
 
 
 class V:
     """A translated value expression."""
 
-    __slots__ = ("sql", "kind", "dtype", "meta", "const", "parts", "unit", "cone", "col", "foot")
+    __slots__ = ("sql", "kind", "dtype", "meta", "const", "parts", "unit", "cone", "col", "foot",
+                 "exact")
 
     def __init__(self, sql, kind, dtype=None, meta=None, const=None, parts=None, unit=None,
-                 cone=None, col=False, foot=None):
+                 cone=None, col=False, foot=None, exact=False):
         self.sql = sql
         self.kind = kind  # int float str ts null bool pred point circle polygon any stored
         self.dtype = dtype
@@ -49,6 +54,10 @@ class V:
         self.col = col  # a plain column reference
         # a footprint column (adql.schema.Footprint): SQL of (ra, dec, size, max size)
         self.foot = foot
+        # an exact numeric value (SQL's DECIMAL, PostgreSQL's numeric): a decimal literal
+        # and arithmetic on such and integers; ROUND(x) and CAST to an integer round it
+        # half away from zero, a double precision value half to even (as PostgreSQL)
+        self.exact = exact
 
 
 class Col:
@@ -186,6 +195,7 @@ class Translator:
         # translating a derived table or CTE: a footprint column (s_region) is passed
         # on with its vertices and, hidden, its centre and size (see output())
         self.carry = False
+        self.domain: dict[str, None] = {}  # Translation.domain, in order
 
     # -- quoting -------------------------------------------------------------
     def qi(self, name: str) -> str:
@@ -219,7 +229,7 @@ class Translator:
         sql, outs = self.query_expr(root, None, limit=limit, top_level=True)
         if self.cte_sql:
             sql = "WITH " + ", ".join(self.cte_sql) + " " + sql
-        return Translation(sql, [o[0] for o in outs])
+        return Translation(sql, [o[0] for o in outs], tuple(self.domain))
 
     def limit_sql(self, limit, offset) -> str:
         if limit is None and not offset:
@@ -276,10 +286,11 @@ class Translator:
         if len(louts) != len(routs) or lw != rw:
             raise error_at(s, f"the operands of {s.op} have different numbers of columns "
                            f"({len(louts)} and {len(routs)})")
+        outs = _common_outputs(s, louts, routs)
         if s.all and s.op != "UNION" and not self.my:  # SQLite has no INTERSECT/EXCEPT ALL
-            return self.bag_setop(s.op, lsql, louts, rsql, routs), louts
+            return self.bag_setop(s.op, lsql, louts, rsql, routs), outs
         op = s.op + (" ALL" if s.all else "")
-        return f"{lsql} {op} {rsql}", louts
+        return f"{lsql} {op} {rsql}", outs
 
     def bag_setop(self, op, lsql, louts, rsql, routs) -> str:
         """INTERSECT/EXCEPT ALL with bag semantics: number the copies of each row on
@@ -758,8 +769,8 @@ class Translator:
             self.need(v, NUMERIC, e.operand, "arithmetic")
             if v.const is not None:
                 c = -v.const if e.op == "-" else v.const
-                return V(self.numlit(c), v.kind, dtype=v.dtype, const=c)
-            return V(f"({e.op}{v.sql})", v.kind, dtype=v.dtype, unit=v.unit)
+                return V(self.numlit(c), v.kind, dtype=v.dtype, const=c, exact=v.exact)
+            return V(f"({e.op}{v.sql})", v.kind, dtype=v.dtype, unit=v.unit, exact=v.exact)
         if t is n.Compare:
             return self.compare(e, scope, allow_alias)
         if t is n.BoolOp:
@@ -865,7 +876,7 @@ class Translator:
         if k == "float":
             if not math.isfinite(e.value):
                 raise error_at(e, f"number out of range: {e.text}")
-            return V(self.numlit(e.value), "float", dtype="double", const=e.value)
+            return V(self.numlit(e.value), "float", dtype="double", const=e.value, exact=True)
         if k == "str":
             return V(self.qs(e.value), "str", dtype="char", const=e.value)
         return V("NULL", "null")
@@ -877,7 +888,11 @@ class Translator:
         if op == "||":
             for v, node in ((a, e.left), (b, e.right)):
                 self.need(v, ("str", "int", "float", "null", "any", "ts"), node, "||")
-            sql = f"CONCAT({a.sql}, {b.sql})" if self.my else f"({a.sql} || {b.sql})"
+            if self.my:
+                sql = f"CONCAT({a.sql}, {b.sql})"
+            else:  # doubles written as MariaDB writes them
+                sa, sb = (self.text_sql(v) if v.kind == "float" else v.sql for v in (a, b))
+                sql = f"({sa} || {sb})"
             return V(sql, "str", dtype="char")
         if op in ("&", "|", "^"):
             for v, node in ((a, e.left), (b, e.right)):
@@ -890,20 +905,31 @@ class Translator:
         for v, node in ((a, e.left), (b, e.right)):
             self.need(v, NUMERIC, node, f"arithmetic ({op})")
         kind = "int" if a.kind == "int" and b.kind == "int" else "float"
-        if a.const is not None and b.const is not None:
+        exact = kind == "float" and _exact(a) and _exact(b)
+        if a.const is not None and b.const is not None and not (
+                isinstance(a.const, str) or isinstance(b.const, str)):
+            if op == "/" and b.const == 0:
+                raise error_at(e, "division by zero")
             c = _fold(op, a.const, b.const)
-            if c is not None:
-                return V(self.numlit(c), "int" if isinstance(c, int) else "float",
-                         dtype="long" if isinstance(c, int) else "double", const=c)
+            if c is None:
+                raise error_at(e, f"numeric value out of range: {e.op} overflows")
+            return V(self.numlit(c), "int" if isinstance(c, int) else "float",
+                     dtype="long" if isinstance(c, int) else "double", const=c, exact=exact)
+        bsql = b.sql
+        if op == "/" and not (isinstance(b.const, int | float) and b.const != 0):
+            if self.my:  # x / 0 is NULL and a warning there (voservice.query checks)
+                self.domain["division by zero"] = None
+            else:
+                bsql = f"ADQL_NZ({b.sql})"
         if op == "/" and kind == "int" and self.my:
-            return V(f"({a.sql} DIV {b.sql})", "int", dtype="long")
+            return V(f"({a.sql} DIV {bsql})", "int", dtype="long")
         dtype = "long" if kind == "int" else "double"
         if kind == "int" and a.dtype == b.dtype and a.dtype in INT_TYPES and op != "*":
             dtype = a.dtype if a.dtype != "boolean" else "long"
         ac, bc = a.const is not None, b.const is not None
         unit = (un.add if op in ("+", "-") else un.mul if op == "*" else un.div)(
             a.unit, b.unit, ac, bc)
-        return V(f"({a.sql} {op} {b.sql})", kind, dtype=dtype, unit=unit)
+        return V(f"({a.sql} {op} {bsql})", kind, dtype=dtype, unit=unit, exact=exact)
 
     def compare(self, e: n.Compare, scope, allow_alias) -> V:
         a = self.value(e.left, scope, allow_alias)
@@ -938,6 +964,14 @@ class Translator:
         if isinstance(a.const, str) and isinstance(b.const, str):  # binary, no padding
             truth = _STR_OPS[op](a.const, b.const)
             return V("(1 = 1)" if truth else "(1 = 0)", "bool")
+        if self.my and "str" in (a.kind, b.kind) and {a.kind, b.kind} <= {"str", "any", "null"}:
+            # compare code points ('a' < 'B', 'abc' <> 'ABC'): a binary collation on the
+            # side that is not a column (a column of SKVO's tables has it already, and
+            # keeps its index)
+            if not b.col or a.col:
+                b = V(f"(CONVERT({b.sql} USING utf8mb4) COLLATE utf8mb4_bin)", b.kind)
+            else:
+                a = V(f"(CONVERT({a.sql} USING utf8mb4) COLLATE utf8mb4_bin)", a.kind)
         if self.my and op in ("=", "<>") and "str" in (a.kind, b.kind) and \
                 {a.kind, b.kind} <= {"str", "any", "null"}:
             # MariaDB's collations pad with spaces ('abc' = 'abc '): the lengths must
@@ -997,20 +1031,23 @@ class Translator:
             return V(None, kind, parts=parts)
         v = self.scalar(e.expr, scope, allow_alias)
         if kind == "int":
-            x = v.sql
-            if v.kind == "float":  # rounded half away from zero, as PostgreSQL's numeric
-                x = self.round_half_away(x, None) if self.my else f"ADQL_ROUND({x}, 0)"
-            sql = f"CAST({x} AS SIGNED)" if self.my else f"CAST({x} AS INTEGER)"
-            return V(sql, "int", dtype=dtype)
+            return self.cast_int(v, {"short": "SMALLINT", "int": "INTEGER"}.get(dtype, "BIGINT"),
+                                 dtype)
         if kind == "float":
-            sql = f"CAST({v.sql} AS DOUBLE)" if self.my else f"CAST({v.sql} AS REAL)"
-            return V(sql, "float", dtype=dtype)
+            target = "REAL" if dtype == "float" else "DOUBLE PRECISION"
+            if not self.my:
+                return V(f"ADQL_TO_FLOAT({v.sql}, '{target}')", "float", dtype=dtype)
+            c = f"CAST({v.sql} AS DOUBLE)"  # text that is no number: a warning (an error)
+            if target == "REAL":
+                c = (f"(CASE WHEN ABS({c}) > {geo.num(REAL_MAX)} THEN "
+                     f"{self.warn('value out of range for REAL', 'DOUBLE')} ELSE {c} END)")
+            return V(c, "float", dtype=dtype)
         if kind == "str":
             if self.my:
                 ln = f"({e.length})" if e.length else ""
                 sql = f"CAST({v.sql} AS CHAR{ln})"
             else:
-                sql = f"CAST({v.sql} AS TEXT)"
+                sql = self.text_sql(v)
                 if e.length:
                     sql = f"SUBSTR({sql}, 1, {e.length})"
             return V(sql, "str", dtype="char")
@@ -1019,17 +1056,57 @@ class Translator:
             return V(f"CAST({v.sql} AS DATETIME(6))", "ts")
         return V(f"CAST({v.sql} AS TEXT)", "ts")
 
-    def round_half_away(self, x: str, digits: V | None) -> str:
-        """MySQL SQL rounding the double ``x`` half away from zero to ``digits`` (None: 0)
-        decimals, computed as sqlite_functions' ADQL_ROUND does (MariaDB's ROUND and
-        CAST of a double round half to even)."""
-        if digits is None:
-            return f"CAST(SIGN({x}) * FLOOR(ABS({x}) + 0.5e0) AS DOUBLE)"
-        if isinstance(digits.const, int):
-            f = self.numlit(10.0 ** digits.const)
-        else:
-            f = f"POWER(10e0, {digits.sql})"
-        return f"CAST(SIGN({x}) * FLOOR(ABS({x}) * {f} + 0.5e0) / {f} AS DOUBLE)"
+    def text_sql(self, v: V) -> str:
+        """SQLite: ``v`` as text, a double written as MariaDB writes it (shortest digits)."""
+        if v.kind == "float":
+            return f"ADQL_NUMTEXT({v.sql})"
+        return f"CAST({v.sql} AS TEXT)"
+
+    def warn(self, message: str, sql_type: str) -> str:
+        """MySQL: a value of ``sql_type`` (SIGNED, DOUBLE) whose evaluation leaves a
+        warning carrying ``message`` (voservice.query makes it the query's error)."""
+        return f"CAST({self.qs(ERROR_TAG + message)} AS {sql_type})"
+
+    def cast_int(self, v: V, target: str, dtype: str) -> V:
+        """CAST to SMALLINT, INTEGER or BIGINT: text must be an integer, a double rounds
+        half to even and an exact decimal half away from zero (PostgreSQL's rint and
+        numeric), and the value must fit the type; else the query fails."""
+        if not self.my:
+            return V(f"ADQL_TO_INT({v.sql}, '{target}', {int(v.exact)})", "int", dtype=dtype)
+        x = v.sql
+        if v.kind == "float" and v.exact:
+            x = f"ROUND(CAST({x} AS DECIMAL(65,30)))"
+        c = f"CAST({x} AS SIGNED)"  # text, and a double beyond BIGINT: warnings
+        if target != "BIGINT":
+            lo, hi = INT_RANGES[target]
+            c = (f"(CASE WHEN {c} < {lo} OR {c} > {hi} THEN "
+                 f"{self.warn(f'value out of range for {target}', 'SIGNED')} ELSE {c} END)")
+        return V(c, "int", dtype=dtype)
+
+    def round(self, e: n.FuncCall, name: str, vs: list[V]) -> V:
+        """ROUND and TRUNCATE.  With digits, on the decimal value (a double's shortest
+        representation), ROUND half away from zero, as PostgreSQL's round(numeric, int):
+        ROUND(-1.005, 2) = -1.01, TRUNCATE(1.15, 2) = 1.15.  ROUND(x) of a double
+        rounds half to even (PostgreSQL's round(double precision)), of an exact value
+        half away from zero."""
+        x = vs[0]
+        if len(vs) > 1 and vs[1].kind not in ("int", "null", "any"):
+            raise error_at(e.args[1], f"the digits argument of {name} must be an integer")
+        digits = vs[1].sql if len(vs) > 1 else "0"
+        out = {"kind": x.kind if x.kind in ("int", "float") else "float",
+               "dtype": x.dtype if x.kind == "int" else "double", "unit": x.unit,
+               "exact": x.exact}
+        if name == "ROUND" and len(vs) == 1 and x.kind != "int" and not x.exact:
+            return V(f"ROUND({x.sql})" if self.my else f"ADQL_RINT({x.sql})", **out)
+        if not self.my:
+            fn = "ADQL_ROUND" if name == "ROUND" else "ADQL_TRUNC"
+            return V(f"{fn}({x.sql}, {digits})", **out)
+        if x.kind == "int":
+            return V(f"{name}({x.sql}, {digits})", **out)
+        # MariaDB rounds a double in binary (ROUND(-1.005e0, 2) = -1): through DECIMAL,
+        # which takes the double's shortest digits, for the values DECIMAL(65,30) holds
+        return V(f"(CASE WHEN ABS({x.sql}) < 1e34 THEN CAST({name}(CAST({x.sql} AS "
+                 f"DECIMAL(65,30)), {digits}) AS DOUBLE) ELSE {x.sql} END)", **out)
 
     def case(self, e: n.Case, scope, allow_alias) -> V:
         parts = ["CASE"]
@@ -1096,7 +1173,7 @@ class Translator:
         if name in ("LOWER", "UPPER"):
             v = self.scalar(e.args[0], scope, allow_alias)
             self.need(v, ("str", "null", "any"), e.args[0], name)
-            return V(f"{name}({v.sql})", "str", dtype="char")
+            return V(f"{name}({v.sql})" if my else f"ADQL_{name}({v.sql})", "str", dtype="char")
         if name == "IN_UNIT":
             return self.in_unit(e, scope, allow_alias)
         if name in UDFS:
@@ -1117,52 +1194,50 @@ class Translator:
             fn = "RAND" if my else "ADQL_RAND"
             return V(f"{fn}({', '.join(sqls)})", "float", dtype="double")
         if name in ("ROUND", "TRUNCATE"):
-            digits = sqls[1] if len(sqls) > 1 else "0"
-            if len(vs) > 1 and vs[1].kind not in ("int", "null", "any"):
-                raise error_at(e.args[1], f"the digits argument of {name} must be an integer")
-            if my and name == "ROUND" and vs[0].kind != "int":
-                sql = self.round_half_away(sqls[0], vs[1] if len(vs) > 1 else None)
-            elif my:
-                sql = f"{name}({sqls[0]}, {digits})"
-                if vs[0].kind != "int":  # a double with fixed decimals: later divisions
-                    sql = f"CAST({sql} AS DOUBLE)"  # would round to them
-            else:
-                fn = "ADQL_ROUND" if name == "ROUND" else "ADQL_TRUNC"
-                sql = f"{fn}({sqls[0]}, {digits})"
-            return V(sql, vs[0].kind if vs[0].kind in ("int", "float") else "float",
-                     dtype=vs[0].dtype if vs[0].kind == "int" else "double", unit=vs[0].unit)
+            return self.round(e, name, vs)
         if name == "MOD":
             kind = "int" if vs[0].kind == "int" and vs[1].kind == "int" else "float"
-            fn = "MOD" if my else "ADQL_MOD"
+            if _const_num(vs[1]) == 0:
+                raise error_at(e, "division by zero (MOD)")
+            checked = _const_num(vs[1]) is None
+            if my and checked:
+                self.domain["division by zero (MOD)"] = None
+            fn = "MOD" if my else "ADQL_MOD_CHECKED" if checked else "ADQL_MOD"
             return V(f"{fn}({sqls[0]}, {sqls[1]})", kind,
-                     dtype="long" if kind == "int" else "double")
+                     dtype="long" if kind == "int" else "double",
+                     exact=kind == "float" and _exact(vs[0]) and _exact(vs[1]))
         if name == "ABS":
             return V(f"ABS({sqls[0]})", vs[0].kind if vs[0].kind in ("int", "float")
-                     else "float", dtype=vs[0].dtype, unit=vs[0].unit)
+                     else "float", dtype=vs[0].dtype, unit=vs[0].unit, exact=vs[0].exact)
         if name in ("CEILING", "FLOOR"):
             kind = "int" if vs[0].kind == "int" else "float"
             sql = f"{name}({sqls[0]})"
             if my and kind == "float":  # MariaDB: an integer type; 1 / FLOOR(x) has 4 digits
                 sql = f"CAST({sql} AS DOUBLE)"
-            return V(sql, kind, dtype="long" if kind == "int" else "double", unit=vs[0].unit)
-        fn = MATH[name]
-        sql = f"{fn}({', '.join(sqls)})"
+            return V(sql, kind, dtype="long" if kind == "int" else "double", unit=vs[0].unit,
+                     exact=vs[0].exact)
         const = None
         if all(isinstance(c, int | float) and not isinstance(c, bool) for c in consts):
-            try:
-                const = PY_MATH[name](*consts)
-                if not math.isfinite(const):
-                    const = None
-            except (ValueError, OverflowError, ZeroDivisionError):
-                const = None
+            const = _math_const(name, consts, e)
+        if const is not None:
+            sql = self.numlit(const)
+        elif my and name in MY_GUARDS:  # NULL without a warning there: a tagged one
+            x = sqls[0]
+            sql = (f"(CASE WHEN {MY_GUARDS[name].format(x)} THEN "
+                   f"{self.warn(DOMAINS[name][1], 'DOUBLE')} ELSE {MATH[name]}({x}) END)")
+        elif my:
+            if name in ("LOG", "LOG10"):  # NULL and "Division by 0" (COT, POWER: errors)
+                self.domain[DOMAINS[name][1]] = None
+            sql = f"{MATH[name]}({', '.join(sqls)})"
+        else:  # the checked functions of sqlite_functions
+            sql = f"ADQL_{MATH[name]}({', '.join(sqls)})"
         if name == "SQRT":
             unit = un.power(vs[0].unit, 0.5)
         elif name == "POWER":
             unit = un.power(vs[0].unit, consts[1])
         else:
             unit = {"DEGREES": "deg", "RADIANS": "rad"}.get(name)
-        return V(sql if const is None else self.numlit(const), "float", dtype="double",
-                 const=const, unit=unit)
+        return V(sql, "float", dtype="double", const=const, unit=unit)
 
     def in_unit(self, e, scope, allow_alias) -> V:
         v = self.scalar(e.args[0], scope, allow_alias)
@@ -1439,7 +1514,7 @@ class Translator:
         if self.my:
             text = "CONCAT('POLYGON ICRS', " + ", ".join(f"' ', {p.sql}" for p in parts) + ")"
         else:
-            text = "'POLYGON ICRS'" + "".join(f" || ' ' || printf('%.17g', {p.sql})"
+            text = "'POLYGON ICRS'" + "".join(f" || ' ' || ADQL_NUMTEXT({p.sql})"
                                               for p in parts)
         return f"(CASE WHEN {parts[0].sql} IS NOT NULL THEN {text} END)"
 
@@ -1530,6 +1605,15 @@ class Translator:
 
 
 UDFS = {u.name: u for u in IMPLEMENTED_UDFS}
+#: MySQL: the ADQL functions that answer NULL outside their domain without a warning,
+#: and the SQL of that test
+MY_GUARDS = {"SQRT": "{0} < 0", "ASIN": "ABS({0}) > 1", "ACOS": "ABS({0}) > 1"}
+#: the start of a MySQL warning text that carries a query error (Translator.warn)
+ERROR_TAG = "adql-error: "
+#: CAST target -> (lowest, highest value)
+INT_RANGES = {"SMALLINT": (-(2**15), 2**15 - 1), "INTEGER": (-(2**31), 2**31 - 1),
+              "BIGINT": (-(2**63), 2**63 - 1)}
+REAL_MAX = 3.4028234663852886e38
 BACKSLASH = "\\"
 # ivo_hasword on MySQL: no word character may touch the (quoted) word on either side
 WORD_BEFORE = r"(?<![a-z0-9_])\Q"
@@ -1598,6 +1682,60 @@ def _fold(op, a, b):
     if isinstance(r, float) and not math.isfinite(r):
         return None
     return r
+
+
+def _math_const(name: str, args: list, node) -> float:
+    """The value of a mathematical function of constants; a domain error (SQRT(-1),
+    LOG(0), ...) or an overflow is an error of the query, as in SQL."""
+    domain = DOMAINS.get(name)
+    if domain is not None and not domain[0](*args):
+        raise error_at(node, domain[1])
+    if name == "POWER" and args[0] < 0 and not float(args[1]).is_integer():
+        raise error_at(node, "a negative number raised to a non-integer power")
+    try:
+        value = PY_MATH[name](*args)
+    except (ValueError, OverflowError, ZeroDivisionError):
+        value = math.inf
+    if not math.isfinite(value):
+        raise error_at(node, f"numeric value out of range: {name} overflows")
+    return value
+
+
+_INT_WIDTH = {"boolean": 0, "unsignedByte": 1, "short": 2, "int": 3, "long": 4}
+
+
+def _common_outputs(node, louts, routs):
+    """The result columns of a set operation: the names of the left operand's, the
+    type common to both operands' (SQL-92 7.10: 1 UNION 2.5 is a double column)."""
+    outs = []
+    for i, (lo, rk_l, names), (ro, rk_r, _) in zip(range(1, len(louts) + 1), louts, routs,
+                                                     strict=True):
+        kinds = {rk_l, rk_r} - {"null", "any"}
+        if len(kinds) < 2 and lo.datatype == ro.datatype and lo.arraysize == ro.arraysize:
+            kind = rk_r if rk_l in ("null", "any") else rk_l
+            outs.append((ro if rk_l == "null" else lo, kind, names))
+            continue
+        if kinds <= {"int"}:
+            wide = max((lo.datatype, ro.datatype), key=lambda d: _INT_WIDTH.get(d, 4))
+            outs.append((replace(lo, datatype=wide if wide in _INT_WIDTH else "long"),
+                         "int", names))
+        elif kinds <= {"int", "float"}:
+            both = {lo.datatype, ro.datatype}
+            outs.append((replace(lo, datatype="float" if both == {"float"} else "double"),
+                         "float", names))
+        elif kinds <= {"str"} or kinds <= {"ts"}:
+            outs.append((replace(lo, arraysize="*"), kinds.pop(), names))
+        elif len(kinds) == 1:  # geometries of one kind
+            outs.append((lo, rk_l, names))
+        else:
+            raise error_at(node, f"type error: column {i} of the operands of {node.op} has "
+                           "incompatible types (" + " and ".join(sorted(kinds)) + ")")
+    return outs
+
+
+def _exact(v: V) -> bool:
+    """Whether ``v`` is an exact numeric value: an integer or an exact decimal."""
+    return v.kind == "int" or v.exact
 
 
 def _unify(vs, node):

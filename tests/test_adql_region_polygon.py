@@ -94,8 +94,7 @@ def dbs():
 
 def run(dbs, adql_text: str, same: bool = True) -> dict[str, list[tuple]]:
     """The rows of the query on both databases (asserted equal unless ``same`` is
-    false: SQLite writes STC-S numbers with 16 digits, MariaDB with up to 17), by
-    dialect."""
+    false: computed doubles may differ in their last bit), by dialect."""
     out = {}
     for dialect, con in dbs.items():
         sql = adql.translate(adql_text, SCHEMA[dialect], dialect).sql
@@ -263,6 +262,8 @@ def test_s_region_through_derived_tables_and_ctes(dbs) -> None:
                        "COORD1(CENTROID(t.s_region)) FROM (SELECT * FROM ivoa.obscore) AS t",
                   same=False)
     assert derived == direct
+    # the STC-S text has the same digits on both (a double's shortest representation)
+    assert [r[:2] for r in direct["sqlite"]] == [r[:2] for r in direct["mysql"]]
     assert any(r[1] is not None and str(r[1]).startswith("POLYGON ICRS ")
                for r in direct["sqlite"])
     circle = "CIRCLE('ICRS', 20.0, 30.0, 40.0)"

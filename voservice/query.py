@@ -12,6 +12,8 @@ import contextlib
 import datetime as dt
 import itertools
 import logging
+import re
+import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import adql
+from adql import sqlite_functions
+from adql.translate import ERROR_TAG
 from voservice.access import Principal
 from voservice.catalog import adql_schema
 from voservice.errors import UsageError
@@ -207,10 +211,14 @@ def _rows(
             for upload in uploads:
                 upload.create(raw, svc.dialect)
             running = True
+            sqlite_functions.take_error()  # a stale message is not this query's
             cursor.execute(sql)
             sent = 0
             while True:
                 rows = cursor.fetchmany(FETCH_ROWS)
+                if not sqlite and len(rows) < FETCH_ROWS:  # the end: its warnings
+                    running = False
+                    _check_warnings(raw, cursor, translation)
                 if not rows:
                     break
                 if len(rows) > maxrec - sent:  # the LIMIT lets one row past MAXREC
@@ -258,7 +266,79 @@ def kill_statement(engine: Any, raw: Any) -> None:
         log.warning("could not stop an abandoned statement", exc_info=True)
 
 
+def _warning_count(cursor: Any) -> int:
+    """The warnings of the statement an unbuffered MySQL cursor has read to its end."""
+    result = getattr(cursor, "_result", None)  # PyMySQL
+    if result is not None and hasattr(result, "warning_count"):
+        return int(result.warning_count or 0)
+    count = getattr(getattr(cursor, "connection", None), "warning_count", None)  # mysqlclient
+    return int(count()) if callable(count) else 0
+
+
+def _check_warnings(raw: Any, cursor: Any, translation: adql.Translation) -> None:
+    """MariaDB answers x / 0, SQRT(-1), CAST('abc' AS INTEGER) and the like with NULL
+    (or 0) and a warning where SQL raises an error: raise it (a QueryError naming the
+    problem; DALI's QUERY_STATUS=ERROR when rows went out already)."""
+    if not _warning_count(cursor):
+        return
+    with contextlib.closing(raw.cursor()) as show:
+        show.execute("SHOW WARNINGS")
+        warnings = show.fetchall()
+    message = warning_error(warnings, translation.domain)
+    if message is not None:
+        raise QueryError(f"query error: {message}")
+
+
+_TRUNCATED = re.compile(r"Truncated incorrect (\w+) value: '(.*)'\Z", re.S)
+_DATETIME = re.compile(r"Incorrect datetime value: '(.*)'\Z", re.S)
+_CAST_NAMES = {"INTEGER": "INTEGER", "DOUBLE": "DOUBLE PRECISION", "DECIMAL": "a number"}
+
+
+def warning_error(warnings: Sequence[tuple[Any, ...]], domain: Sequence[str]) -> str | None:
+    """The error a MariaDB statement's warnings (level, code, text) stand for, in words
+    (no database text but the offending value), or None if they are harmless."""
+    texts = [(str(level), int(code), str(text)) for level, code, text in warnings]
+    for _level, _code, text in texts:
+        if ERROR_TAG in text:  # adql.translate's own checks
+            return text.split(ERROR_TAG, 1)[1].rstrip("'")
+    for level, code, text in texts:
+        if code == 1365:  # every domain error: "Division by 0"
+            if len(domain) == 1:
+                return domain[0]
+            if not domain:
+                return "a function argument outside its domain"
+            return ("division by zero or a function argument outside its domain (one of: "
+                    + "; ".join(domain) + ")")
+        if code in (1292, 1366) and level == "Warning":
+            m = _TRUNCATED.match(text)
+            if m:
+                target = _CAST_NAMES.get(m.group(1), m.group(1))
+                return f"invalid input for CAST to {target}: '{m.group(2)[:40]}'"
+            m = _DATETIME.match(text)
+            if m:
+                return f"invalid input for CAST to TIMESTAMP: '{m.group(1)[:40]}'"
+        if code == 1916:
+            return "value out of range for BIGINT"
+        if code == 1264:
+            return "numeric value out of range"
+    return None
+
+
+_RANGE_FUNCTIONS = {"pow": "POWER (zero raised to a negative power, a negative number raised "
+                           "to a non-integer power, or an overflow)",
+                    "exp": "EXP (an overflow)", "cot": "COT (of zero)"}
+
+
 def _query_error(exc: Exception, timeout: float | None) -> QueryError:
+    message = sqlite_functions.take_error()
+    if message is not None and isinstance(exc, sqlite3.Error):
+        return QueryError(f"query error: {message}")
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    if code == 1690 and is_driver_error(exc):  # MariaDB: "DOUBLE value is out of range"
+        m = re.search(r"in '(\w+)\(", str(exc.args[1]) if len(exc.args) > 1 else "")
+        where = _RANGE_FUNCTIONS.get(m.group(1).lower() if m else "", "an arithmetic "
+                                     "operation (an overflow)")
+        return QueryError(f"query error: numeric value out of range in {where}")
     text = str(exc).lower()
     if "interrupted" in text or "max_statement_time" in text:
         return QueryError(
