@@ -38,6 +38,7 @@ from conftest import ALICE, BOB, Deployment, LiveServer, deploy, mariadb_databas
 from lxml import etree
 
 from voservice.catalog import publisher_did
+from voservice.demo import CAMPAIGN_SOURCE
 from voservice.protocols.sia import frame_did
 from voservice.stores.metadata import make_engine
 
@@ -172,8 +173,17 @@ def read_truth(dep: Deployment) -> Truth:
 
 
 def matrix_tree(demo_tree: Path, dest: Path) -> Path:
-    """A copy of the sample tree with the access rights of CHANGED_SERIES."""
+    """A copy of the sample tree with the access rights of CHANGED_SERIES and one night
+    per star of the campaign (its other open nights only add requests)."""
     shutil.copytree(demo_tree, dest)
+    kept: set[str] = set()
+    for night in sorted((dest / CAMPAIGN_SOURCE.name).glob("photometry/dtables/*/*")):
+        target = night.name.rpartition("_")[0]
+        if target in kept:
+            for folder in (dest / CAMPAIGN_SOURCE.name).glob(
+                    f"photometry/*/{night.parent.name}/{night.name}"):
+                shutil.rmtree(folder)
+        kept.add(target)
     for source, folder, band, access in CHANGED_SERIES:
         metas = list((dest / source).glob(f"photometry/dtables/*/{folder}/{band}/*_meta*.csv"))
         assert len(metas) == 1, metas

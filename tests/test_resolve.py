@@ -21,6 +21,8 @@ import requests
 from astropy.io.votable import parse
 from conftest import ADMIN, ALICE, BOB, Deployment, LiveServer, free_port, write_ini
 
+from voservice.demo import SOURCES
+
 VARIANTS = ["bet_Lyr", "beta Lyr", "β Lyr", "bet Lyr", "beta Lyrae", "V* bet Lyr",
             "HD 174638", "HD174638", "BETA LYRAE", "* bet Lyr"]
 
@@ -70,7 +72,8 @@ def test_provider_folder_and_name_both_reach_the_target(server: LiveServer) -> N
 def test_curves_are_listed_and_fetchable(server: LiveServer) -> None:
     doc = resolve(server.url, "beta Lyrae").json()
     curves = doc["targets"][0]["curves"]
-    assert curves and {c["source"] for c in curves} == {"upjs", "skalnate"}
+    assert curves and {c["source"] for c in curves} == {
+        s.name for s in SOURCES if "bet_Lyr" in s.stars}
     open_curve = next(c for c in curves if c["access"] == "open")
     assert open_curve["url"].startswith(server.url + "/lightcurve/")
     assert requests.get(open_curve["url"], timeout=60).status_code == 200

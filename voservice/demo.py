@@ -1,14 +1,26 @@
 """The sample upload tree: real variable stars, synthetic light curves and frames.
 
 ``write_demo_tree(path)`` writes a tree in the layout of
-``shared/spec/data-formats.md``: four sources (Slovak observatories and one
-southern site), seven bright variable stars with their ICRS positions, HD
-numbers, periods and amplitudes as published (SIMBAD / GCVS), several nights
-of 2-4 bandpasses each, light curves computed from the stars' periods with
-noise, small PNG star-field frames for some series, all three access rights.
-Everything derives from one seeded ``numpy.random.Generator``: the same seed
-gives a byte-identical tree.  ``points=`` scales the tree up (more nights) for
-benchmarks.
+``shared/spec/data-formats.md``.  Two parts:
+
+- the *archive*: four sources (Slovak observatories and one southern site),
+  seven bright variable stars with their ICRS positions, HD numbers, periods
+  and amplitudes as published (SIMBAD / GCVS), a dozen scattered nights of
+  2-4 bandpasses each, all three access rights;
+- the *campaign*: an open-access monitoring season of beta Lyr, Algol,
+  delta Cep and RR Lyr in B and V from one site (:data:`CAMPAIGN`), 20-40
+  nights per star chosen by the site's weather (a Markov chain of clear and
+  cloudy nights) and the star's visibility (sun below -12 deg, star above
+  25 deg, computed for the site), a few hours per night, some Algol nights
+  planned on a minimum; errors from photon and scintillation noise at the
+  point's airmass, and noise drawn with those errors.  Enough nights for
+  folding and periodograms (the published periods come out).
+
+Light curves are computed from the stars' periods; frames are synthetic star
+fields (:func:`star_field`: sky, noise, seeing, the target at the centre).
+Everything derives from the seed (one ``numpy.random.Generator`` per part):
+the same seed gives a byte-identical tree.  ``points=`` scales the archive up
+(more nights) for benchmarks.
 """
 
 from __future__ import annotations
@@ -77,15 +89,19 @@ VAR_TYPES = {"algol": "EA", "betalyr": "EB", "wuma": "EW", "cepheid": "DCEP", "r
              "mira": "M"}
 
 
+#: beta Lyrae shape ((cos 2 pi phase + k) / (1 + k))^2: equal maxima, the secondary
+#: minimum ((1 - k) / (1 + k))^2 = 0.45 of the primary's depth
+BETALYR_K = 0.197
+
+
 def _shape(kind: str, phase: np.ndarray) -> np.ndarray:
     """Light-curve shape: 0 at maximum light, 1 at minimum light."""
     if kind == "algol":  # narrow primary, shallow secondary
         d = np.minimum(phase, 1 - phase)
         s = np.abs(phase - 0.5)
         return np.exp(-0.5 * (d / 0.035) ** 2) + 0.06 * np.exp(-0.5 * (s / 0.035) ** 2)
-    if kind == "betalyr":  # continuous, unequal minima
-        return 0.5 * (0.5 - 0.5 * np.cos(4 * np.pi * phase)) + 0.5 * (
-            0.5 - 0.5 * np.cos(2 * np.pi * phase))
+    if kind == "betalyr":  # continuous; primary minimum at phase 0, secondary at 0.5
+        return ((np.cos(2 * np.pi * phase) + BETALYR_K) / (1 + BETALYR_K)) ** 2
     if kind == "wuma":  # nearly equal minima
         return (0.5 + 0.5 * np.cos(4 * np.pi * phase)) ** 1.5 * 0.97 + 0.03 * (
             0.5 + 0.5 * np.cos(2 * np.pi * phase))
@@ -151,7 +167,7 @@ class Source:
     location: tuple[float, float, float] | None = None  # east lon deg, lat deg, height m
 
 
-SOURCES: tuple[Source, ...] = (
+ARCHIVE_SOURCES: tuple[Source, ...] = (
     Source("upjs", "Pavol Jozef Safarik University in Kosice", "http://www.upjs.sk",
            "skvo@upjs.sk", "Kolonica Observatory", "kolonica",
            "Astronomical observatory on Kolonica saddle, Slovakia",
@@ -185,8 +201,199 @@ SOURCES: tuple[Source, ...] = (
            ("l_Car", "R_Cas"), "imgs", False, 18.0),
 )
 
+#: the monitoring campaign's source: a small telescope for bright stars, open access
+CAMPAIGN_SOURCE = Source(
+    "staralesna", "Astronomical Institute of the Slovak Academy of Sciences",
+    "https://www.astro.sk", "astro@ta3.sk", "Stara Lesna Observatory", "staralesna",
+    "Observatory of the Astronomical Institute at Stara Lesna, Slovakia",
+    "0.15 m refractor with Moravian G2", "staralesna-r150-g2", "0.15 m apochromatic refractor",
+    "Moravian Instruments G2-1600", 1.1, ("johnson.b", "johnson.v"),
+    "abs", "heliocenter", ("open",), ("bet_Lyr", "bet_Per", "del_Cep", "RR_Lyr"), "imgs",
+    False, 18.0, (20.2897, 49.1519, 810.0))
+
+#: every source of the tree: the archive's, then the campaign's
+SOURCES: tuple[Source, ...] = (*ARCHIVE_SOURCES, CAMPAIGN_SOURCE)
+
 #: nights (UTC start dates) the sources observe in; one source-star pair takes a few
 NIGHTS = tuple(dt.date(2017, 12, 4) + dt.timedelta(days=9 * i) for i in range(12))
+
+# --------------------------------------------------------------------------
+# The monitoring campaign
+
+
+@dataclass(frozen=True)
+class Season:
+    """One star's share of the monitoring campaign (:data:`CAMPAIGN_SOURCE`)."""
+
+    star: str  # folder of the star
+    first: dt.date  # first evening of the season
+    days: int  # length of the season
+    nights: tuple[int, int]  # the observer takes this many usable clear nights (range)
+    exposure: tuple[float, float]  # integration of one point (a stack of frames), s: B, V
+    plan_minima: float = 0.0  # chance that a night's run is planned on a predicted minimum
+
+
+#: the campaign: each star in its observing season (evening visibility from the site)
+CAMPAIGN: tuple[Season, ...] = (
+    Season("bet_Lyr", dt.date(2018, 5, 20), 130, (26, 34), (40.0, 30.0)),
+    Season("RR_Lyr", dt.date(2018, 5, 25), 125, (26, 34), (90.0, 60.0)),
+    Season("del_Cep", dt.date(2018, 7, 10), 130, (24, 32), (40.0, 30.0)),
+    Season("bet_Per", dt.date(2018, 9, 1), 140, (26, 34), (30.0, 20.0), plan_minima=0.4),
+)
+#: weather of the site: chance that an evening is clear after a clear / a cloudy one
+CLEAR_AFTER = (0.70, 0.30)
+#: darkness and height the observer needs: sun and star altitude limits, degrees
+SUN_LIMIT, STAR_LIMIT = -12.0, 25.0
+#: a night's run: hours (range; at most the star's window, which must be this long)
+RUN_HOURS = (2.0, 5.0)
+#: minutes between two B+V cycles (range, per night)
+CYCLE_MINUTES = (4.5, 7.0)
+#: campaign nights with frames per star, and a frame every so many points
+FRAME_NIGHTS, FRAME_STEP = 2, 5
+#: frames of an archive series that has frames (spread evenly over its points)
+ARCHIVE_FRAMES = 4
+#: side of every frame, pixels; peak counts of a campaign target at maximum light
+#: above the atmosphere (a bright star saturates: its size follows its brightness)
+FRAME_SIZE, TARGET_PEAK = 200, 2500.0
+#: telescope aperture (m) and the photometry's floor (flat field, calibration), mag
+APERTURE, ERROR_FLOOR = 0.15, 0.0015
+#: detected electrons per second per m^2 from a star of magnitude 0 above the
+#: atmosphere, and the extinction coefficient (mag per airmass), by band
+ZERO_POINT = {"johnson.b": 4.0e9, "johnson.v": 5.5e9}
+EXTINCTION = {"johnson.b": 0.30, "johnson.v": 0.18}
+
+
+def _sky_altitudes(mjd: np.ndarray, ra: float, dec: float, lon: float, lat: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Altitudes (deg) of the sun and of a star (ICRS ra, dec deg) seen from a site
+    (east longitude, latitude deg) at some MJDs (UTC): the Astronomical Almanac's
+    low-precision sun, good to a few arcminutes."""
+    n = np.asarray(mjd, float) - 51544.5  # days from J2000.0
+    g = np.radians(357.528 + 0.9856003 * n)
+    ecl = np.radians(280.460 + 0.9856474 * n + 1.915 * np.sin(g) + 0.020 * np.sin(2 * g))
+    eps = np.radians(23.439 - 4e-7 * n)
+    sun_ra = np.arctan2(np.cos(eps) * np.sin(ecl), np.cos(ecl))
+    sun_dec = np.arcsin(np.sin(eps) * np.sin(ecl))
+    lst = np.radians(280.46061837 + 360.98564736629 * n + lon)
+    phi = np.radians(lat)
+
+    def altitude(r: np.ndarray | float, d: np.ndarray | float) -> np.ndarray:
+        return np.degrees(np.arcsin(np.sin(phi) * np.sin(d)
+                                    + np.cos(phi) * np.cos(d) * np.cos(lst - r)))
+
+    return altitude(sun_ra, sun_dec), altitude(np.radians(ra), np.radians(dec))
+
+
+def airmass(altitude: np.ndarray) -> np.ndarray:
+    """Relative air mass at some altitudes (deg; Kasten & Young 1989)."""
+    alt = np.asarray(altitude, float)
+    return 1.0 / (np.sin(np.radians(alt)) + 0.50572 * (alt + 6.07995) ** -1.6364)
+
+
+def photometric_error(mag: np.ndarray, band: str, x: np.ndarray, exposure: float,
+                      height: float) -> np.ndarray:
+    """1-sigma error (mag) of a point: photon noise of the star through the
+    atmosphere, scintillation (Young 1967, with Osborn et al. 2015's factor
+    1.5) at airmass ``x`` for a stack of ``exposure`` s, and a floor."""
+    electrons = (ZERO_POINT[band] * np.pi * (APERTURE / 2) ** 2 * exposure
+                 * 10 ** (-0.4 * (mag + EXTINCTION[band] * x)))
+    scintillation = (1.5 * 0.09 * (100 * APERTURE) ** (-2 / 3) * x ** 1.75
+                     * np.exp(-height / 8000.0) / np.sqrt(2 * exposure))
+    relative = np.sqrt(1 / electrons + scintillation ** 2)
+    return np.hypot(1.0857 * relative, ERROR_FLOOR)
+
+
+def _weather(rng: np.random.Generator, first: dt.date, days: int) -> set[dt.date]:
+    """The clear evenings of a stretch of days (a two-state Markov chain)."""
+    clear, out = bool(rng.uniform() < 0.5), set()
+    for k in range(days):
+        clear = bool(rng.uniform() < CLEAR_AFTER[0 if clear else 1])
+        if clear:
+            out.add(first + dt.timedelta(days=k))
+    return out
+
+
+def _window(evening: dt.date, star: Star, site: tuple[float, float, float]
+            ) -> tuple[float, float] | None:
+    """The longest stretch (MJD from, to) of the night after ``evening`` with the
+    sun below SUN_LIMIT and the star above STAR_LIMIT, or None."""
+    noon = (evening - dt.date(1858, 11, 17)).days + 0.5
+    mjd = noon + np.arange(0, 1, 5 / 1440)
+    sun, alt = _sky_altitudes(mjd, star.ra, star.dec, site[0], site[1])
+    ok = np.concatenate([[False], (sun < SUN_LIMIT) & (alt > STAR_LIMIT), [False]])
+    edges = np.flatnonzero(np.diff(ok.astype(int)))
+    if not edges.size:
+        return None
+    starts, stops = edges[::2], edges[1::2]
+    k = int(np.argmax(stops - starts))
+    return float(mjd[starts[k]]), float(mjd[stops[k] - 1])
+
+
+@dataclass(frozen=True)
+class _Night:
+    """One campaign night of a star: when its B and V points were taken."""
+
+    star: Star
+    season: Season
+    night: dt.date  # UTC date of the first point
+    mjd: dict[str, np.ndarray]  # band -> mid-exposure MJDs (UTC)
+
+
+def _run(rng: np.random.Generator, season: Season, star: Star, window: tuple[float, float]
+         ) -> dict[str, np.ndarray]:
+    """The B and V times of one night's run inside the star's window."""
+    w0, w1 = window
+    hours = min(float(rng.uniform(*RUN_HOURS)), (w1 - w0) * 24)
+    length = hours / 24
+    start = float(rng.uniform(w0, w1 - length))
+    if rng.uniform() < season.plan_minima:  # the observer times the run on a minimum
+        k = np.arange(np.ceil((w0 - star.epoch) / star.period),
+                      np.floor((w1 - star.epoch) / star.period) + 1)
+        minima = star.epoch + k * star.period
+        if minima.size:
+            centre = float(minima[0]) + float(rng.normal(0, 0.1 * length))
+            start = min(max(centre - length / 2, w0), w1 - length)
+    cycle = float(rng.uniform(*CYCLE_MINUTES)) / 1440
+    cycles = start + np.arange(int(length / cycle)) * cycle + rng.uniform(0, 30, int(
+        length / cycle)) / 86400
+    if rng.uniform() < 0.25:  # passing clouds
+        gap0 = float(rng.uniform(start, start + length))
+        cut = (cycles > gap0) & (cycles < gap0 + float(rng.uniform(15, 45)) / 1440)
+        if (~cut).sum() >= 15:
+            cycles = cycles[~cut]
+    b_exp, v_exp = season.exposure
+    return {"johnson.b": cycles + b_exp / 2 / 86400,
+            "johnson.v": cycles + (b_exp + 15 + v_exp / 2) / 86400}
+
+
+def _campaign(rng: np.random.Generator) -> list[_Night]:
+    """The nights of the campaign, star by star (weather, visibility, runs)."""
+    stars = {s.folder: s for s in STARS}
+    site = CAMPAIGN_SOURCE.location
+    assert site is not None
+    first = min(s.first for s in CAMPAIGN)
+    last = max(s.first + dt.timedelta(days=s.days) for s in CAMPAIGN)
+    clear = _weather(rng, first, (last - first).days)
+    nights: list[_Night] = []
+    for season in CAMPAIGN:
+        star = stars[season.star]
+        evenings = sorted(d for d in clear
+                          if season.first <= d < season.first + dt.timedelta(days=season.days))
+        wanted = int(rng.integers(season.nights[0], season.nights[1] + 1))
+        taken: list[_Night] = []
+        for i in rng.permutation(len(evenings)):
+            window = _window(evenings[int(i)], star, site)
+            if window is None or (window[1] - window[0]) * 24 < RUN_HOURS[0]:
+                continue
+            mjd = _run(rng, season, star, window)
+            night = dt.date(1858, 11, 17) + dt.timedelta(days=int(mjd["johnson.b"][0]))
+            if any(n.night == night for n in taken):
+                continue
+            taken.append(_Night(star, season, night, mjd))
+            if len(taken) == wanted:
+                break
+        nights.extend(sorted(taken, key=lambda n: n.night))
+    return nights
 
 
 # --------------------------------------------------------------------------
@@ -194,7 +401,8 @@ NIGHTS = tuple(dt.date(2017, 12, 4) + dt.timedelta(days=9 * i) for i in range(12
 
 
 def png_bytes(image: np.ndarray) -> bytes:
-    """A grey-scale 8-bit PNG of a 2-d uint8 array (deterministic bytes)."""
+    """A grey-scale 8-bit PNG of a 2-d uint8 array (deterministic bytes; the fastest
+    compression: a noisy frame hardly compresses better at higher levels)."""
     height, width = image.shape
     raw = b"".join(b"\x00" + image[row].tobytes() for row in range(height))
 
@@ -204,20 +412,57 @@ def png_bytes(image: np.ndarray) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+            + chunk(b"IDAT", zlib.compress(raw, 1)) + chunk(b"IEND", b""))
 
 
-def star_field(rng: np.random.Generator, size: int, brightness: float) -> np.ndarray:
-    """A small synthetic CCD frame: sky, noise and a few Gaussian stars."""
-    yy, xx = np.mgrid[0:size, 0:size]
-    image = rng.normal(30.0, 4.0, (size, size))
-    centres = [(size / 2, size / 2, brightness)] + [
-        (rng.uniform(4, size - 4), rng.uniform(4, size - 4), rng.uniform(20, 150))
-        for _ in range(int(rng.integers(3, 9)))
-    ]
-    for cx, cy, peak in centres:
-        image += peak * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 1.6 ** 2))
+def field_stars(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Stars around a target: rows (dx, dy, peak) in pixels from the frame's
+    centre and counts; many faint ones, few bright (a power law), none as bright
+    as a bright target."""
+    n = max(3, int(size * size / 900))
+    half = size / 2
+    peak = 10.0 * (1 - rng.uniform(0, 1, n)) ** -0.8
+    return np.column_stack([rng.uniform(-half, half, n), rng.uniform(-half, half, n),
+                            np.minimum(peak, 140.0)])
+
+
+def star_field(rng: np.random.Generator, size: int, brightness: float, *,
+               stars: np.ndarray | None = None, fwhm: float | None = None,
+               sky: float = 30.0) -> np.ndarray:
+    """A synthetic CCD frame (``size`` x ``size`` uint8): sky with noise, the
+    target of peak ``brightness`` counts (saturating above 255) near the centre
+    (a pointing offset of a pixel or two), ``stars`` around it
+    (:func:`field_stars`; random when None), all with a Moffat seeing profile of
+    ``fwhm`` pixels, and a few hot pixels."""
+    image = rng.normal(sky, np.sqrt(sky / 3.0), (size, size))
+    width = fwhm if fwhm is not None else float(rng.uniform(2.2, 3.8))
+    shift = rng.normal(0.0, 1.5, 2)
+    field = field_stars(rng, size) if stars is None else stars
+    cx, cy = size / 2 + shift[0], size / 2 + shift[1]
+    for dx, dy, peak in [(0.0, 0.0, brightness), *field]:
+        _add_star(image, cx + dx, cy + dy, peak, width)
+    hot = rng.integers(0, size, (max(1, size // 40), 2))
+    image[hot[:, 1], hot[:, 0]] = 255
     return np.clip(image, 0, 255).astype(np.uint8)
+
+
+#: Moffat index of the seeing profile (wings of a real star image)
+MOFFAT_BETA = 2.5
+
+
+def _add_star(image: np.ndarray, x: float, y: float, peak: float, fwhm: float) -> None:
+    """Add a star (Moffat profile) to the part of the image it is visible on."""
+    alpha = fwhm / (2 * np.sqrt(2 ** (1 / MOFFAT_BETA) - 1))
+    # out to where the profile falls to a count
+    reach = alpha * np.sqrt(max(peak, 1.0) ** (1 / MOFFAT_BETA) - 1)
+    r = int(min(reach, image.shape[0] / 3)) + 2
+    x0, x1 = max(int(x) - r, 0), min(int(x) + r + 1, image.shape[1])
+    y0, y1 = max(int(y) - r, 0), min(int(y) + r + 1, image.shape[0])
+    if x0 >= x1 or y0 >= y1:
+        return
+    dx2 = ((np.arange(x0, x1) - x) / alpha) ** 2
+    dy2 = ((np.arange(y0, y1) - y) / alpha) ** 2
+    image[y0:y1, x0:x1] += peak * (1 + dy2[:, None] + dx2[None, :]) ** -MOFFAT_BETA
 
 
 def _csv(rows: list[list[str]]) -> bytes:
@@ -229,6 +474,12 @@ def _csv(rows: list[list[str]]) -> bytes:
 def _stamp(t: np.datetime64) -> str:
     text = str(t.astype("datetime64[ms]"))  # 2018-02-17T19:03:04.123
     return text.replace("T", " ")
+
+
+def _times(mjd: np.ndarray) -> np.ndarray:
+    """UTC datetime64[ms] of some MJDs."""
+    ms = np.round((np.asarray(mjd) - 40587.0) * 86400e3).astype(np.int64)
+    return ms.astype("datetime64[ms]")
 
 
 @dataclass
@@ -268,7 +519,7 @@ def _plan(rng: np.random.Generator, points: int | None) -> list[_Plan]:
     total = 0
     round_ = 0
     while True:
-        for source in SOURCES:
+        for source in ARCHIVE_SOURCES:
             for k, folder in enumerate(source.stars):
                 n_nights = 1 + int(rng.integers(0, 2)) if round_ == 0 else 1
                 for _ in range(n_nights):
@@ -296,8 +547,7 @@ def _plan(rng: np.random.Generator, points: int | None) -> list[_Plan]:
             return plans
 
 
-def _meta_row(plan: _Plan, band: str) -> list[list[str]]:
-    s, star = plan.source, plan.star
+def _meta_row(s: Source, star: Star, access: str, band: str) -> list[list[str]]:
     filt = BANDS[band][2]
     system = band.split(".")[0]
     values = {
@@ -331,7 +581,7 @@ def _meta_row(plan: _Plan, band: str) -> list[list[str]]:
         "dataid.title": f"{s.facility} photometry of variable stars",
         "dataid.publisher": s.organisation,
         "dataid.publisher_did": f"ivo://skvo.example.org/{s.name}",
-        "access.access": plan.access,
+        "access.access": access,
         # the ephemeris the synthetic light curves were computed with (the periods are
         # the published ones; the epochs are the model's, so that folding phases them)
         "ephemeris.period": f"{star.period}",
@@ -344,24 +594,50 @@ def _meta_row(plan: _Plan, band: str) -> list[list[str]]:
     return [list(values), list(values.values())]
 
 
-def write_demo_tree(path: Path, seed: int = 2026, points: int | None = None) -> DemoSummary:
-    """Write the sample tree under ``path``; ``points`` (about) sets its size."""
-    path = Path(path)
-    rng = np.random.default_rng(seed)
+@dataclass
+class _Writer:
+    """Collects the files of the tree and counts what they hold."""
+
+    root: Path
+    files: list[tuple[Path, bytes]]
+    series: int = 0
+    points: int = 0
+    frames: int = 0
+
+    def series_files(self, s: Source, star: Star, night: dt.date, band: str, access: str,
+                     times: np.ndarray, mags: np.ndarray, errors: np.ndarray, exposure: float,
+                     level: int, frames: dict[int, bytes]) -> None:
+        """The data and meta CSV of one series and its frames (by point index)."""
+        folder = f"{star.folder}_{night:%Y%m%d}"
+        month = f"{night:%Y%m}"
+        if s.calibration == "dif":
+            mags = mags - (star.mag + 1.2)  # differential against a comparison star
+        rows = [["ts.timestamp", "ts.magnitude", "ts.magnitude_error", "ts.flux_calibration",
+                 "ts.flux_calibration_level", "ts.exposure", "ts.timeframe_reference_position"]]
+        rows.extend(
+            [_stamp(t), f"{m:.4f}", f"{e:.4f}", s.calibration, str(level), f"{exposure:g}",
+             s.refposition]
+            for t, m, e in zip(times, mags, errors, strict=True)
+        )
+        suffix = "" if s.short_names else "_id"
+        band_dir = self.root / s.name / "photometry" / "dtables" / month / folder / band
+        self.files.append((band_dir / f"{folder}_data{suffix}.csv", _csv(rows)))
+        self.files.append((band_dir / f"{folder}_meta{suffix}.csv",
+                           _csv(_meta_row(s, star, access, band))))
+        img_dir = self.root / s.name / "photometry" / s.images / month / folder / band
+        for k, png in frames.items():
+            self.files.append((img_dir / f"{folder}_{k}.png", png))
+        self.series += 1
+        self.points += len(times)
+        self.frames += len(frames)
+
+
+def _write_archive(out: _Writer, rng: np.random.Generator, points: int | None) -> set[str]:
+    """The archive's scattered nights; the targets they observe."""
     plans = _plan(rng, points)
-    n_series = n_points = n_frames = n_files = 0
-    written: list[tuple[Path, bytes]] = []
-
-    def put(file: Path, data: bytes) -> None:
-        written.append((file, data))
-
     for plan in plans:
-        s, star = plan.source, plan.star
-        folder = f"{star.folder}_{plan.night:%Y%m%d}"
-        month = f"{plan.night:%Y%m}"
         night0 = np.datetime64(plan.night, "ms")
         start = night0 + np.timedelta64(int(plan.start_hour * 3600e3), "ms")
-        exposure = dict(zip(plan.bands, plan.exposure, strict=True))
         slot = sum(plan.exposure) + 8.0 * len(plan.bands)
         n = plan.n
         for j, band in enumerate(plan.bands):
@@ -369,41 +645,73 @@ def write_demo_tree(path: Path, seed: int = 2026, points: int | None = None) -> 
                        + rng.uniform(0, 2.0, n)) * 1e3
             times = start + offsets.astype(np.int64).astype("timedelta64[ms]")
             mjd = 40587.0 + times.astype(np.int64) / 86400e3
-            model = magnitudes(star, band, mjd)
+            model = magnitudes(plan.star, band, mjd)
             error = np.minimum(0.003 + 0.002 * 10 ** (0.4 * (model - 6.0)), 0.15) + rng.uniform(
                 0, 0.004, n)
             mags = model + rng.normal(0, 1, n) * error
-            if s.calibration == "dif":
-                mags = mags - (star.mag + 1.2)  # differential against a comparison star
             level = int(rng.integers(1, 4))
-            rows = [["ts.timestamp", "ts.magnitude", "ts.magnitude_error", "ts.flux_calibration",
-                     "ts.flux_calibration_level", "ts.exposure", "ts.timeframe_reference_position"]]
-            rows.extend(
-                [_stamp(t), f"{m:.4f}", f"{e:.4f}", s.calibration, str(level),
-                 f"{exposure[band]:g}", s.refposition]
-                for t, m, e in zip(times, mags, error, strict=True)
-            )
-            suffix = "" if s.short_names else "_id"
-            band_dir = path / s.name / "photometry" / "dtables" / month / folder / band
-            put(band_dir / f"{folder}_data{suffix}.csv", _csv(rows))
-            put(band_dir / f"{folder}_meta{suffix}.csv", _csv(_meta_row(plan, band)))
-            n_series += 1
-            n_points += n
+            frames: dict[int, bytes] = {}
             if plan.with_frames:
-                img_dir = path / s.name / "photometry" / s.images / month / folder / band
-                step = max(1, n // 12)
-                for k in range(0, n, step):
+                for k in range(0, n, max(1, n // ARCHIVE_FRAMES)):
                     peak = float(np.clip(255 * 10 ** (-0.4 * (mags[k] - mags.min())), 40, 230))
-                    put(img_dir / f"{folder}_{k}.png", png_bytes(star_field(rng, 64, peak)))
-                    n_frames += 1
+                    frames[k] = png_bytes(star_field(rng, FRAME_SIZE, peak))
+            out.series_files(plan.source, plan.star, plan.night, band, plan.access, times,
+                             mags, error, plan.exposure[j], level, frames)
+    return {p.star.folder for p in plans}
+
+
+def _write_campaign(out: _Writer, rng: np.random.Generator) -> set[str]:
+    """The campaign's nights (all open) with their frames on a few nights; its targets."""
+    s = CAMPAIGN_SOURCE
+    assert s.location is not None
+    nights = _campaign(rng)
+    fields = {season.star: field_stars(rng, FRAME_SIZE) for season in CAMPAIGN}
+    framed = {id(n) for season in CAMPAIGN for n in _pick(
+        rng, [n for n in nights if n.season is season], FRAME_NIGHTS)}
+    for night in nights:
+        star, season = night.star, night.season
+        fwhm = float(rng.uniform(2.2, 4.0))  # the night's seeing, pixels
+        for band, exposure in zip(CAMPAIGN_SOURCE.bands, season.exposure, strict=True):
+            mjd = night.mjd[band]
+            _, alt = _sky_altitudes(mjd, star.ra, star.dec, s.location[0], s.location[1])
+            x = airmass(alt)
+            model = magnitudes(star, band, mjd)
+            error = photometric_error(model, band, x, exposure, s.location[2])
+            mags = model + rng.normal(0, 1, mjd.size) * error
+            frames: dict[int, bytes] = {}
+            if id(night) in framed:
+                bright = float(magnitudes(star, band, star.epoch + np.linspace(
+                    0, star.period, 400)).min())  # maximum light
+                for k in range(0, mjd.size, FRAME_STEP):
+                    peak = TARGET_PEAK * 10 ** (-0.4 * (
+                        mags[k] - bright + EXTINCTION[band] * (x[k] - 1)))
+                    frames[k] = png_bytes(star_field(
+                        rng, FRAME_SIZE, peak, stars=fields[star.folder],
+                        fwhm=fwhm * float(x[k]) ** 0.6, sky=22.0 + 8.0 * float(x[k])))
+            out.series_files(s, star, night.night, band, "open", _times(mjd), mags, error,
+                             exposure, 3, frames)
+    return {n.star.folder for n in nights}
+
+
+def _pick(rng: np.random.Generator, items: list[_Night], k: int) -> list[_Night]:
+    """``k`` of the items (at random), in their order."""
+    chosen = sorted(rng.choice(len(items), min(k, len(items)), replace=False))
+    return [items[int(i)] for i in chosen]
+
+
+def write_demo_tree(path: Path, seed: int = 2026, points: int | None = None) -> DemoSummary:
+    """Write the sample tree under ``path``; ``points`` (about) sets the archive's size."""
+    path = Path(path)
+    out = _Writer(path, [])
+    targets = _write_archive(out, np.random.default_rng(seed), points)
+    targets |= _write_campaign(out, np.random.default_rng([seed, 1]))
     spectra = path / "skalnate" / "spectroscopy"
-    put(spectra / "README.txt",
-        b"Spectra of the 1.3 m telescope will be published here; SKVO does not load them yet.\n")
-    for file, data in written:
+    out.files.append((spectra / "README.txt",
+                      b"Spectra of the 1.3 m telescope will be published here; SKVO does not "
+                      b"load them yet.\n"))
+    for file, data in out.files:
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_bytes(data)
-        n_files += 1
-    targets = {p.star.folder for p in plans}
-    return DemoSummary(path, len({p.source.name for p in plans}), len(targets), n_series,
-                       n_points, n_frames, n_files)
-
+    sources = {f.relative_to(path).parts[0] for f, _ in out.files if "photometry" in f.parts}
+    return DemoSummary(path, len(sources), len(targets), out.series, out.points, out.frames,
+                       len(out.files))
