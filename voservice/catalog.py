@@ -138,7 +138,7 @@ def visible_select(qualified_name: str, principal: Principal) -> sa.Select:
     """SELECT of the published columns of a table, rows the principal may see."""
     desc = tables.table(qualified_name)
     table = tables.sa_table(qualified_name)
-    cols = [table.c[c.name] for c in desc.published_columns]
+    cols = [table.c[c.name] for c in desc.published_columns if not c.computed]
     return sa.select(*cols).where(_visible_rows(desc, principal))
 
 
@@ -367,6 +367,10 @@ def _schema(
             sql = f"({_compile(obscore_select(principal, base_url, authority), dialect)})"
         elif desc.qualified_name == "skvo.point":
             sql = f"({_compile(point_select(principal, base_url), dialect)})"
+        elif desc.qualified_name == "skvo.minimum":
+            from voservice.archive.minima import minimum_select
+
+            sql = f"({_compile(minimum_select(principal, authority), dialect)})"
         elif desc.visibility == "public" or admin:
             sql = _quote(desc.sql_name, dialect)
             if len(desc.published_columns) != len(desc.columns):

@@ -49,6 +49,7 @@ class ColumnDesc:
     references: str | None = None
     published: bool = True
     default: int | float | str | None = None
+    computed: bool = False  # published, computed by the table's TAP select, not stored
 
     @property
     def tap_name(self) -> str:
@@ -271,6 +272,8 @@ def build_metadata() -> sa.MetaData:
             # a multi-column index serves its leading column: no second index for it
             leading = {cols[0] for cols in desc.indexes}
             for col in desc.columns:
+                if col.computed:  # no database column
+                    continue
                 args: list[Any] = []
                 if col.references:
                     ref_table, ref_col = col.references.split(".")

@@ -27,6 +27,7 @@ from voservice import bandpasses, tables
 from voservice.catalog import refresh_public_flags
 from voservice.ephemeris import add_ephemeris
 from voservice.ingest.csvfiles import Data, Meta
+from voservice.ingest.minima import delete_minima, insert_minima
 from voservice.ingest.points import delete_points, insert_points
 from voservice.ingest.tree import Frame, SeriesKey
 from voservice.resolver import add_aliases, ingest_aliases
@@ -458,6 +459,10 @@ class Loader:
         insert_points(conn, observation_id=obs_id, target_id=ids["target_id"],
                       bandpass_id=ids["bandpass_id"], photometry_id=phot_id,
                       access=meta.choice("access.access"), source=key.source, data=data)
+        insert_minima(conn, observation_id=obs_id, photometry_id=phot_id,
+                      target_id=ids["target_id"], bandpass_id=ids["bandpass_id"],
+                      access=meta.choice("access.access"), source=key.source, data=data,
+                      location=_location(meta))
         return int(phot_id)
 
     def _undo(self, ref: Any, stored: list[Any], restore: tuple[Any, Any] | None = None
@@ -520,6 +525,7 @@ class Loader:
                     self.media.delete(media_ref)
                 conn.execute(frame.delete().where(frame.c.photometry_id == p.photometry_id))
             delete_points(conn, observation_id)
+            delete_minima(conn, observation_id)
             conn.execute(phot.delete().where(phot.c.observation_id == observation_id))
             conn.execute(obs.delete().where(obs.c.observation_id == observation_id))
             refresh_public_flags(conn, "skvo.target", "target_id", row.target_id)

@@ -25,12 +25,14 @@ from typing import Any
 import numpy as np
 from flask import Blueprint, Flask, Response
 
-from voservice import urls
+from voservice import tables, urls
 from voservice.access import download_denial
 from voservice.analysis import periodogram as pg
 from voservice.analysis.common import AnalysisError
-from voservice.analysis.plots import periodogram_png
+from voservice.analysis.ephemeris import EphemerisFit, fit_ephemeris, o_minus_c
+from voservice.analysis.plots import oc_png, periodogram_png
 from voservice.archive import lightcurves, stars
+from voservice.archive.minima import eclipsing, star_minima
 from voservice.catalog import parse_star_did
 from voservice.context import principal, services
 from voservice.protocols import dali
@@ -42,6 +44,7 @@ from voservice.votable import (
     Param,
     Resource,
     TablePart,
+    TimeSys,
     write_tables,
 )
 
@@ -120,21 +123,21 @@ def _points(star: stars.Star, bands: list[str], options: lightcurves.Options,
     return tuple(np.concatenate(c) for c in cols)
 
 
-def _request() -> tuple[stars.Star, str, dict[str, Any], tuple[np.ndarray, ...]]:
-    """The star, its band, the method's parameters and the points (or _Refused)."""
+def _star(p: Any) -> tuple[stars.Star, list[str]]:
+    """The star of the ID parameter and its bands (the ID's, then BAND's), or _Refused."""
     svc = services()
-    p = dali.params()
     did = dali.single(p, "ID")
     if not did:
         raise AnalysisError("ID (a star curve's publisher DID) is missing")
     key = parse_star_did(svc.authority, did)
     if key is None:
         raise _Refused(dali.error_response(
-            f"NotFoundFault: {did} is not a star curve of this service", 404))
-    star = stars.find_star(svc.engine, principal(), *key)
-    if star is None:
-        raise _Refused(dali.error_response(f"NotFoundFault: {did} is not known", 404))
-    if not star.fetchable:
+            f"NotFoundFault: ID={did} is not a star curve of this service", 404))
+    # the whole star (BAND may add its other bands), refused as the ID's band would be
+    star = stars.find_star(svc.engine, principal(), key[0])
+    if star is None or all(s.bandpass_uid != key[1] for s in star.visible):
+        raise _Refused(dali.error_response(f"NotFoundFault: ID={did} is not known", 404))
+    if all(s.bandpass_uid != key[1] for s in star.fetchable):
         status, message = dali_denial()
         raise _Refused(dali.error_response(message, status))
     bands = [key[1]]
@@ -144,6 +147,13 @@ def _request() -> tuple[stars.Star, str, dict[str, Any], tuple[np.ndarray, ...]]
             if band not in star.bands:
                 raise AnalysisError(f"BAND: {band} was not observed for this star")
             bands.append(band)
+    return star, bands
+
+
+def _request() -> tuple[stars.Star, str, dict[str, Any], tuple[np.ndarray, ...]]:
+    """The star, its band, the method's parameters and the points (or _Refused)."""
+    p = dali.params()
+    star, bands = _star(p)
     try:
         options = lightcurves.parse_options(
             lambda name: dali.single(p, name) if name == "TIME" else None, None)
@@ -170,7 +180,7 @@ def _request() -> tuple[stars.Star, str, dict[str, Any], tuple[np.ndarray, ...]]
     pg.plan_periodogram(method, points[0], bands_arg, **params)  # refuses runaway grids
     if n_peaks is not None:
         params["n_peaks"] = n_peaks
-    return star, key[1], {"method": method, **params}, points
+    return star, bands[0], {"method": method, **params}, points
 
 
 def dali_denial() -> tuple[int, str]:
@@ -274,6 +284,149 @@ def periodogram() -> Response:
     parts = [peaks, grid] if fmt.name.startswith("votable") else [
         peaks if table == "peaks" else grid]
     body = write_tables(parts, format=fmt.name,
+                        infos=[Info("standardID", "ivo://ivoa.net/std/DALI#results-1.1"),
+                               *notes])
+    return dali.stream(body, fmt.mime)
+
+
+# --------------------------------------------------------------------------
+# O-C of the times of minimum (skvo.minimum) against the default ephemeris
+
+#: TYPE= values of /analysis/oc
+OC_TYPES = ("all", "primary", "secondary")
+OC_TIMESYS_ID = "timesys_ephem"
+
+
+def _oc_fields() -> list[Field]:
+    minimum = tables.table("skvo.minimum")
+
+    def field(name: str, **changes: Any) -> Field:
+        col = minimum.column(name)
+        out = Field(name, col.datatype, arraysize="*" if col.datatype == "char" else None,
+                    unit=col.unit, ucd=col.ucd, description=col.description)
+        for key, value in changes.items():
+            setattr(out, key, value)
+        return out
+
+    return [
+        field("cycle"),
+        field("time_ephem", ref=OC_TIMESYS_ID, ucd="time.epoch;meta.main"),
+        field("calculated", ref=OC_TIMESYS_ID),
+        field("o_c"),
+        field("time_error"),
+        field("min_type"),
+        field("time_bjd"),
+        field("bandpass_uid"),
+        field("night"),
+        field("method"),
+        field("check_time"),
+        field("obs_publisher_did"),
+    ]
+
+
+def _fit_params(fit: EphemerisFit | None, prefix: str, what: str) -> list[Param]:
+    """PARAMs of a fitted ephemeris (none when it could not be fitted)."""
+    if fit is None:
+        return []
+    values = [("epoch", fit.epoch, fit.epoch_error, "d", "time.epoch",
+               "MJD of cycle 0 (the ephemeris' time system)"),
+              ("period", fit.period, fit.period_error, "d", "time.period", "Period")]
+    if fit.degree == 2:
+        values.append(("quadratic", fit.quadratic, fit.quadratic_error, "d", "time.epoch",
+                       "Quadratic term Q of epoch + P E + Q E^2 (dP/dE = 2Q)"))
+        values.append(("dpdt", fit.period_change_s_per_year,
+                       fit.period_change_error * 365.25 * 86400.0, "s/yr", "time.period;arith.rate",
+                       "Period change dP/dt = 2Q/P"))
+    out = []
+    for name, value, error, unit, ucd, text in values:
+        out.append(Param(f"{prefix}_{name}", "double", unit=unit, ucd=ucd, value=value,
+                         description=f"{what}: {text}."))
+        out.append(Param(f"{prefix}_{name}_error", "double", unit=unit,
+                         ucd=f"stat.error;{ucd.split(';')[0]}", value=error,
+                         description=f"{what}: 1-sigma error of {prefix}_{name}."))
+    out.append(Param(f"{prefix}_chi2", "double", ucd="stat.fit.chi2", value=fit.chi2,
+                     description=f"{what}: chi-square of the weighted fit."))
+    out.append(Param(f"{prefix}_dof", "int", ucd="stat.fit.dof", value=fit.dof,
+                     description=f"{what}: degrees of freedom."))
+    return out
+
+
+def _fit(cycles: np.ndarray, times: np.ndarray, errors: np.ndarray, degree: int
+         ) -> tuple[EphemerisFit | None, str | None]:
+    """An ephemeris fit, or None and why not."""
+    try:
+        return fit_ephemeris(cycles, times, errors, degree=degree), None
+    except AnalysisError as exc:
+        return None, str(exc)
+
+
+@bp.route("/oc", methods=["GET", "POST"])
+def oc() -> Response:
+    """O-C of a star's times of minimum against its default ephemeris (VOTable, CSV, PNG)."""
+    from voservice import ephemeris as ephemerides
+
+    svc = services()
+    p = dali.params()
+    try:
+        wanted = (dali.single(p, "RESPONSEFORMAT") or "votable").strip()
+        png = wanted.lower() in (PNG, "png")
+        fmt = None if png else dali.response_format(p)
+        kind = (dali.single(p, "TYPE") or "all").strip().lower()
+        if kind not in OC_TYPES:
+            raise AnalysisError(f"TYPE={kind!r}: must be one of {', '.join(OC_TYPES)}")
+        star, bands = _star(p)
+        with svc.engine.connect() as conn:
+            eph = ephemerides.default_ephemeris(conn, star.target_id, principal=principal())
+    except _Refused as refused:
+        return refused.response
+    except (AnalysisError, dali.UsageError) as exc:
+        return dali.error_response(f"UsageFault: {exc}")
+    if not eclipsing(eph):
+        return dali.error_response(
+            f"NotFoundFault: ID: {star.target} has no eclipsing-binary ephemeris to compute "
+            "O-C against (skvo target ephemeris adds one)", 404)
+    minima = [m for m in star_minima(svc.engine, principal(), svc.authority, star.target_id,
+                                     bands)
+              if m.cycle is not None and m.ephemeris_id == eph.ephemeris_id
+              and (kind == "all" or m.min_type == kind)]
+    cycles = np.array([m.cycle for m in minima], float)
+    observed = np.array([m.time_ephem for m in minima], float)
+    errors = np.array([m.time_error for m in minima], float)
+    linear, why_linear = _fit(cycles, observed, errors, 1)
+    quadratic, why_quadratic = _fit(cycles, observed, errors, 2)
+    title = f"{star.target} ({', '.join(bands)}): O-C against P = {eph.period:g} d"
+    if png:
+        result = o_minus_c(observed, eph.period, eph.epoch, errors=errors, cycles=cycles)
+        return Response(oc_png(result, quadratic or linear, title), mimetype=PNG)
+    params_out = [
+        Param("ephemeris_id", "long", ucd="meta.id", value=eph.ephemeris_id,
+              description="The target's default ephemeris (skvo.ephemeris) O-C is against."),
+        Param("period", "double", unit="d", ucd="time.period", value=eph.period,
+              description="Period of the ephemeris."),
+        Param("epoch", "double", unit="d", ucd="time.epoch", value=eph.epoch, ref=OC_TIMESYS_ID,
+              description="Epoch (cycle 0) of the ephemeris, MJD in its time system."),
+        Param("n_minima", "int", ucd="meta.number", value=len(minima),
+              description="Times of minimum with a cycle number (primary or secondary)."),
+        *_fit_params(linear, "linear", "Linear ephemeris fitted to the minima"),
+        *_fit_params(quadratic, "quadratic", "Quadratic ephemeris fitted to the minima"),
+    ]
+    notes = [Info("note", f"{name} fit: {why}") for name, why in
+             (("linear", why_linear), ("quadratic", why_quadratic)) if why]
+    rows = [(m.cycle, m.time_ephem, m.calculated, m.o_c, m.time_error, m.min_type, m.time_bjd,
+             m.bandpass_uid, m.night, m.method, m.check_time, m.obs_publisher_did)
+            for m in minima]
+    timesys = TimeSys(id=OC_TIMESYS_ID, timescale=eph.epoch_timescale,
+                      refposition=eph.epoch_refpos.upper(), timeorigin=2400000.5)
+    table = TablePart(
+        fields=_oc_fields(), chunks=[rows] if rows else [], params=params_out, name="oc",
+        description=f"O-C of the times of minimum of {star.target} in {', '.join(bands)} "
+                    f"(skvo.minimum, nights you may fetch) against its default ephemeris "
+                    f"{eph.ephemeris_id} (P = {eph.period!r} d, epoch MJD {eph.epoch!r}, "
+                    f"{eph.epoch_timescale} at the {eph.epoch_refpos}); times in that system. "
+                    "Fits: weighted least squares, errors scaled by the reduced chi-square "
+                    "when above 1.")
+    assert fmt is not None
+    body = write_tables([table], format=fmt.name, timesys=[timesys],
                         infos=[Info("standardID", "ivo://ivoa.net/std/DALI#results-1.1"),
                                *notes])
     return dali.stream(body, fmt.mime)

@@ -4,9 +4,11 @@ For each ID: ``#this`` (the light curve as VOTable and as CSV, and all
 bandpasses of the night), ``#preview`` (a PNG plot) and ``#auxiliary`` (each
 image frame).  A star's curve (``ivo://<authority>/skvo?star/<target_id>/<band>``)
 has ``#this`` (VOTable, CSV), ``#preview``, ``#preview-plot`` (folded on the
-star's default ephemeris; NotFoundFault without one) and ``#progenitor`` (the
-curve of each of its nights).  An observation's uuid (``obs_id``, the
-``obs_id`` column of a star's curve) is taken for its DID.  Unknown IDs,
+star's default ephemeris; NotFoundFault without one), ``#derivation`` (the
+periodogram's service descriptor; for an eclipsing binary also its O-C, VOTable
+and plot) and ``#progenitor`` (the curve of each of its nights).  An
+observation's uuid (``obs_id``, the ``obs_id`` column of a star's curve) is
+taken for its DID.  Unknown IDs,
 and restricted ones for users without a grant, get a ``NotFoundFault`` row;
 on_demand data without a grant get ``AuthenticationFault``/``AuthorizationFault``
 rows instead of links.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response
@@ -196,6 +199,15 @@ def star_links(did: str, target_id: int, bandpass_uid: str, descriptors: list[Re
     rows.append((did, None, service, None, f"Periodogram of the light curve of {what} "
                  "(Lomb-Scargle, BLS or PDM; best peaks, fold links, plot)", "#derivation",
                  "application/x-votable+xml", None, None, "periodogram", "false", True))
+    if analysis.eclipsing(eph):
+        oc_url = f"{base}/analysis/oc?ID={quote(did, safe='')}"
+        rows += [_row(did, url=oc_url, semantics="#derivation", local="oc",
+                      content_type="application/x-votable+xml",
+                      description=f"O-C of the times of minimum of {what} against the default "
+                      "ephemeris, with linear and quadratic ephemeris fits"),
+                 _row(did, url=f"{oc_url}&RESPONSEFORMAT=image/png", semantics="#derivation",
+                      local="oc-plot", content_type="image/png",
+                      description=f"O-C diagram of {what}")]
     for s in star.fetchable:
         rows.append(_row(did, url=urls.lightcurve_url(base, s.observation_uuid, s.bandpass_uid),
                          semantics="#progenitor", content_type="application/x-votable+xml",

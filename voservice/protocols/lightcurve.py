@@ -1,7 +1,8 @@
 """Light curves, their previews and the image frames, by stable URLs.
 
 - ``/lightcurve/<uuid>/<bandpass_uid>``: one series as a VOTable 1.4 with a
-  TIMESYS (or CSV, ...: RESPONSEFORMAT); TIME, PERIOD/EPOCH, BIN, MAXREC.
+  TIMESYS (or CSV, ...: RESPONSEFORMAT); TIME, PERIOD/EPOCH, BIN, MAXREC;
+  ``TIMESYS=BJD_TDB|HJD_UTC|MJD_UTC`` converts its times (as star curves do).
 - ``/lightcurve/<uuid>``: every bandpass of that night in one table (BAND=).
 - ``/lightcurve/<uuid>/<bandpass_uid>/preview.png``: a plot.
 - ``/lightcurve/star/<target_id>/<bandpass_uid>``: a star's curve in one band
@@ -79,7 +80,8 @@ def _serve(series: list[Series], multiband: bool) -> Response:
         fmt = dali.response_format(p)
         get = _with_catalog_period(p, series[0].target_id)
         options = lightcurves.parse_options(get, maxrec)
-    except (dali.UsageError, OptionError) as exc:
+        convert = stars.parse_timesys(dali.single(p, "TIMESYS"))
+    except (dali.UsageError, OptionError, stars.StarError) as exc:
         return dali.error_response(f"UsageFault: {exc}")
     if multiband and options.bands is not None:
         series = [s for s in series if s.bandpass_uid in options.bands]
@@ -87,12 +89,16 @@ def _serve(series: list[Series], multiband: bool) -> Response:
             return dali.error_response(f"UsageFault: BAND: none of {sorted(options.bands)} "
                                        "was observed that night")
     first = series[0]
+    refused = _convertible(series, options, convert)
+    if refused is not None:
+        return dali.error_response(f"UsageFault: TIMESYS={convert}: {refused}")
     did = publisher_did(svc.authority, first.observation_uuid)
     state: dict[str, bool] = {}
 
     trailer = dali.overflow_trailer(state, options.maxrec, "points")
     origin = _origin()
-    source = _points(lightcurves.rows(svc.timeseries, series, options, multiband, state))
+    source = _points(_converting(lightcurves.rows(svc.timeseries, series, options, multiband,
+                                                  state), first, options, convert))
     try:
         # read the first points now: a store that fails (or a full pool) answers an
         # error document, not a cut transfer
@@ -101,14 +107,23 @@ def _serve(series: list[Series], multiband: bool) -> Response:
         return dali.error_response(f"Error: {exc}", 503)
     rows = dali.Guarded(source if head is None else itertools.chain([head], source),
                         source.close)
+    fields = lightcurves.fields(first, options, multiband)
+    timesys = lightcurves.timesys(first)
+    notes: list[Info] = []
+    if convert is not None:
+        timescale, refposition = stars.TIMESYSTEMS[convert]
+        timesys = replace(timesys, timescale=timescale, refposition=refposition)
+        fields[0].description = converted_time_description(convert)
+        notes = [Info("note", n) for n in stars.conversion_notes(
+            stars.Part(first.bandpass_uid, refposition, "", [first], convert))]
     chunks = write_table(
-        lightcurves.fields(first, options, multiband),
+        fields,
         rows,
         format=fmt.name,
         infos=[Info("standardID", "ivo://ivoa.net/std/DALI#results-1.1"),
-               Info("publisher_did", did), *origin],
+               Info("publisher_did", did), *origin, *notes],
         params=lightcurves.params(first, options, did, multiband),
-        timesys=[lightcurves.timesys(first)],
+        timesys=[timesys],
         coosys=[lightcurves.coosys()],
         groups=lightcurves.groups(series, multiband),
         table_name="lightcurve",
@@ -120,6 +135,45 @@ def _serve(series: list[Series], multiband: bool) -> Response:
     return dali.stream(chunks, fmt.mime, safe=(StoreError, UnwritableValue),
                        error=lambda message, status: dali.error_response(f"Error: {message}",
                                                                          status))
+
+
+def converted_time_description(convert: str) -> str:
+    """The time FIELD's description when its times are converted to ``convert``."""
+    return (f"Time of the point as {convert} (MJD = {convert[:3]} - 2400000.5), "
+            "converted by SKVO with astropy from the times the provider gave (their "
+            "reference position and the facility's location; the geocentre where the "
+            "location is unknown, at most 21 ms off).")
+
+
+def _convertible(series: list[Series], options: lightcurves.Options, convert: str | None
+                 ) -> str | None:
+    """Why a night's times cannot be converted to ``convert`` (None: they can)."""
+    if convert is None:
+        return None
+    if options.bin is not None and options.folded:
+        return ("phase bins are formed on the times as delivered; fold the star's curve "
+                "(/lightcurve/star/...) or leave BIN out")
+    if len({stars.refposition(s) for s in series}) > 1:
+        return "the bands of this night have times at different reference positions"
+    return None
+
+
+def _converting(chunks: Iterator[Any], series: Series, options: lightcurves.Options,
+                convert: str | None) -> Iterator[Any]:
+    """The chunks with their times (column 0) converted to ``convert`` (and the phase,
+    the last column of unbinned folded curves, recomputed from them)."""
+    if convert is None:
+        yield from chunks
+        return
+    from voservice.votable import Columns
+
+    with contextlib.closing(chunks):
+        for chunk in chunks:
+            cols = list(chunk.arrays)
+            cols[0] = stars.converted(np.asarray(cols[0], float), series, convert).mjd
+            if options.folded and options.bin is None:
+                cols[-1] = lightcurves.phase(cols[0], options)
+            yield Columns(cols, chunk.masks)
 
 
 def _origin() -> list[Info]:
@@ -263,11 +317,7 @@ def _table_part(star: stars.Star, part: stars.Part, options: lightcurves.Options
                       timeorigin=timesys.timeorigin)
     fields[0].ref = timesys.id
     if part.convert:
-        fields[0].description = (
-            f"Time of the point as {part.convert} (MJD = {part.convert[:3]} - 2400000.5), "
-            "converted by SKVO with astropy from the times the provider gave (their "
-            "reference position and the facility's location; the geocentre where the "
-            "location is unknown, at most 21 ms off).")
+        fields[0].description = converted_time_description(part.convert)
     fields[1].id = lightcurves.MAGNITUDE_ID + suffix
     fields[1].ref = lightcurves.PHOTCAL_ID + suffix
     group = lightcurves.groups([first], False)[0]
