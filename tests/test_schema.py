@@ -209,10 +209,13 @@ def test_public_flags_agree_with_the_access_rules(engine: sa.Engine) -> None:
     assert anonymous == {"star0", "star1"}  # the restricted star lost its open observation
 
 
-def test_initdb_refuses_a_database_of_an_older_schema(engine: sa.Engine) -> None:
-    from voservice.stores.metadata import SchemaMismatch
+def test_initdb_refuses_an_older_schema_and_upgrade_brings_it_back(engine: sa.Engine) -> None:
+    from voservice.migrations import SchemaBehind
 
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # an archive of the schema before the public flags
         conn.exec_driver_sql("ALTER TABLE target DROP COLUMN public")
-    with pytest.raises(SchemaMismatch, match="table target lacks public"):
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '2026_11'")
+    with pytest.raises(SchemaBehind, match="run `skvo upgrade`"):
         initdb(engine)
+    initdb(engine, upgrade=True)
+    assert "public" in {c["name"] for c in sa.inspect(engine).get_columns("target")}

@@ -25,13 +25,26 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_initdb(args: argparse.Namespace) -> int:
-    """Create the metadata schema and TAP_SCHEMA (and the stores' schemas)."""
+    """Create the metadata schema and TAP_SCHEMA (and the stores' schemas); upgrade an
+    existing archive of an older schema."""
+    from voservice import migrations
     from voservice.stores.metadata import initdb, make_engine
 
     settings = _settings(args)
-    engine = make_engine(settings.metadata_url)
-    initdb(engine)
+    engine = make_engine(settings.metadata_url)  # the writer: never the query account
+    before = migrations.state(engine)
+    if before == "empty" and args.command == "upgrade":
+        raise migrations.SchemaBehind(
+            f"{engine.url.render_as_string(hide_password=True)} holds no SKVO archive to "
+            "upgrade: run `skvo initdb` to create one")
+    with engine.connect() as conn:
+        revision = migrations.current(conn)
+    initdb(engine, upgrade=True)
     _init_stores(settings, engine)
+    _run_upgrade_tasks(settings, engine)
+    if before in ("behind", "unfinished"):
+        print(f"upgraded from schema revision {revision or migrations.BASELINE + ' (unversioned)'}"
+              f" to {migrations.head()}")
     from voservice import resolver
 
     resolver.prepare(engine)
@@ -40,6 +53,21 @@ def cmd_initdb(args: argparse.Namespace) -> int:
         print(f"{added} target aliases added")
     print(f"initialised {engine.url.render_as_string(hide_password=True)}")
     return 0
+
+
+def _run_upgrade_tasks(settings: Settings, engine: sa.Engine) -> None:
+    """Fill in the derived data the applied revisions asked for (voservice.migrations.tasks)."""
+    from voservice.migrations import tasks
+    from voservice.stores import open_data_stores
+
+    if not tasks.pending(engine):
+        return
+    timeseries, media = open_data_stores(settings, engine)
+    try:
+        tasks.run_pending(engine, timeseries, stream=sys.stdout)
+    finally:
+        timeseries.close()
+        media.close()
 
 
 def _init_stores(settings: Settings, engine: sa.Engine) -> None:
@@ -260,7 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    add("initdb", cmd_initdb, "create the database schema and TAP_SCHEMA")
+    add("initdb", cmd_initdb, "create the database schema and TAP_SCHEMA (an existing "
+        "archive of an older schema is upgraded)")
+    add("upgrade", cmd_initdb, "bring an existing archive to this SKVO's schema, data kept "
+        "(schema migrations, then the derived data they need)")
     p = add("ingest", cmd_ingest, "validate and load an upload tree")
     p.add_argument("path", nargs="?", help="tree to load (default: [general] base_path)")
     p.add_argument("--dry-run", action="store_true", help="validate only, write nothing")

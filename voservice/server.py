@@ -66,11 +66,24 @@ def serve(settings: Settings, dev: bool = False) -> int:
     for warning in (wildcard_warning(settings), plain_http_warning(settings)):
         if warning:
             print(warning, file=sys.stderr, flush=True)
+    _require_current_schema(settings)
     runner = start_runner(settings)
     try:
         return _serve_web(settings, dev)
     finally:
         stop_runner(runner)  # a no-op in the web workers
+
+
+def _require_current_schema(settings: Settings) -> None:
+    """Refuse to serve an archive whose schema is behind (SchemaBehind: run `skvo upgrade`)."""
+    from voservice.migrations import require_current
+    from voservice.stores.metadata import make_engine
+
+    engine = make_engine(settings.query_url)  # reading the revision needs only SELECT
+    try:
+        require_current(engine)
+    finally:
+        engine.dispose()
 
 
 def raise_fd_limit() -> int:

@@ -39,6 +39,10 @@ def open_stores(settings: Settings, create: bool = True) -> Stores:
     engine = make_engine(settings.metadata_url)
     if create and not sa.inspect(engine).has_table("observation"):
         initdb(engine)
+    elif create:  # an archive of an older schema is upgraded by `skvo upgrade`, not here
+        from voservice.migrations import require_current
+
+        require_current(engine)
     timeseries, media = open_data_stores(settings, engine)
     for store in (timeseries, media) if create else ():
         store.create_schema()

@@ -135,36 +135,30 @@ def dialect_name(engine: sa.Engine) -> str:
 
 
 class SchemaMismatch(RuntimeError):
-    """The database's tables lack columns the table descriptions have."""
+    """The database's schema is not the one the table descriptions make."""
 
 
-def check_schema(engine: sa.Engine) -> None:
-    """Raise :class:`SchemaMismatch` when an existing table lacks a described column."""
-    inspector = sa.inspect(engine)
-    problems = []
-    for table in tables.METADATA.sorted_tables:
-        if not inspector.has_table(table.name):
-            continue
-        have = {c["name"] for c in inspector.get_columns(table.name)}
-        missing = [c.name for c in table.columns if c.name not in have]
-        if missing:
-            problems.append(f"table {table.name} lacks {', '.join(missing)}")
-    if problems:
-        raise SchemaMismatch(
-            f"{'; '.join(problems)}: the database was made by an older SKVO; run `skvo initdb` "
-            "on a new, empty database and `skvo ingest` the upload tree into it")
+def initdb(engine: sa.Engine, upgrade: bool = False) -> None:
+    """Create a new archive, or check (``upgrade``: upgrade) an existing one, and
+    rewrite TAP_SCHEMA.
 
-
-def initdb(engine: sa.Engine) -> None:
-    """Create every table that does not exist yet and rewrite TAP_SCHEMA.
-
-    Safe to run again: existing data stay, TAP_SCHEMA is replaced in one
-    transaction so that it always matches the table descriptions.  A database
-    whose tables lack described columns is refused (:class:`SchemaMismatch`).
+    A database without SKVO tables gets every table and is stamped at the newest
+    schema revision; an archive of an older schema is upgraded with its data kept
+    when ``upgrade`` is set, else refused (:class:`voservice.migrations.SchemaBehind`,
+    which says to run ``skvo upgrade``).  Safe to run again: TAP_SCHEMA is replaced in
+    one transaction so that it always matches the table descriptions.
     """
-    check_schema(engine)
-    tables.METADATA.create_all(engine)
-    AUTH_METADATA.create_all(engine)
+    from voservice import migrations
+
+    found = migrations.state(engine)
+    if found == "empty":
+        tables.METADATA.create_all(engine)
+        AUTH_METADATA.create_all(engine)
+        migrations.stamp_head(engine)
+    elif found in ("behind", "unfinished") and upgrade:
+        migrations.upgrade(engine)
+    elif found != "current":
+        migrations.require_current(engine)
     rows = tables.tap_schema_rows()
     order = list(rows)
     with engine.begin() as conn:

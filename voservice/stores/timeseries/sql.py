@@ -112,8 +112,7 @@ class SqlTimeSeriesStore(TimeSeriesStore):
                     sa.text(f"SELECT COUNT(*) FROM {_OLD_TABLE}")).scalar():
                 raise StoreError(
                     f"this database holds light-curve points in the table {_OLD_TABLE} of an "
-                    "older SKVO; run `skvo initdb` on a new, empty database and `skvo ingest` "
-                    "the upload tree into it")
+                    "older SKVO; run `skvo upgrade` to move them to the current layout")
         POINT_METADATA.create_all(self.engine)
 
     @contextmanager
