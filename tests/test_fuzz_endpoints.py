@@ -291,6 +291,15 @@ ROUTES = {
     "/static/<path:filename>", "/resolve", "/lightcurve/star/<int:target_id>",
     "/lightcurve/star/<int:target_id>/<path:bandpass_uid>", "/analysis/periodogram",
     "/oai", "/coverage/<kind>.<ext>",  # /oai: fuzzed in test_registry.py
+    # the portal's pages and JSON: fuzzed in test_portal_api.py
+    "/favicon.ico", "/search", "/star/<int:target_id>", "/star/<path:name>",
+    "/star/<int:target_id>/frames", "/portal/api/sky", "/portal/api/star/<int:target_id>/curve",
+    "/portal/vendor/<name>",
+    # the service pages and browser login: fuzzed in test_portal_service_fuzz.py
+    "/adql", "/login", "/logout",
+    # the original SKVO's JSON API: fuzzed in test_seed_api.py
+    "/api/", "/api/photometry/lookup/", "/api/photometry/lookup/<path:rest>",
+    "/api/photometry/aref/", "/api/photometry/metadata/", "/api/<path:rest>",
 }
 
 

@@ -25,6 +25,7 @@ from voservice.access import (
 )
 from voservice.config import Settings, load_config
 from voservice.context import Services, open_services, services
+from voservice.migrations import require_current
 from voservice.portal.login import session_principal
 from voservice.proxy import ProxyHeaders
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
     )
     app.config["SKVO_SETTINGS"] = settings
     app.extensions["skvo"] = svc or open_services(settings)
+    require_current(app.extensions["skvo"].engine)  # an older schema: run `skvo upgrade`
     limits.install(app, settings)  # request-body limit, strict multipart
     app.wsgi_app = ProxyHeaders(app.wsgi_app, settings)  # type: ignore[method-assign]
 
@@ -113,11 +115,12 @@ def _register_blueprints(app: Flask) -> None:
         registry,
         resolve,
         scs,
+        seedapi,
         sia,
         ssa,
         tap,
     )
 
     for module in (portal, tap, scs, ssa, sia, datalink, lightcurve, resolve, analysis,
-                   registry):
+                   registry, seedapi):
         module.register(app)
