@@ -258,6 +258,8 @@ ENDPOINTS = (
              ("ID", "METHOD", "MINPERIOD", "MAXPERIOD", "OVERSAMPLE", "NTERMS", "NPEAKS", "BAND",
               "TIME", "CALIB", "TIMEREF", "TABLE", "RESPONSEFORMAT"), DALI_RESOURCE,
              base=(("MAXPERIOD", "2"),)),
+    Endpoint("oc", lambda i: f"/analysis/oc?ID={quote(i.star_did(), safe='')}",
+             ("ID", "BAND", "TYPE", "RESPONSEFORMAT"), DALI_RESOURCE),
     Endpoint("coverage", lambda i: "/coverage/moc.json", ("X",), OTHER, ("GET", "HEAD")),
     Endpoint("frame", lambda i: f"/frame/{i.frames[0]}", ("X",), OTHER, ("GET", "HEAD")),
     Endpoint("resolve", lambda i: "/resolve", ("NAME", "RESPONSEFORMAT"), DALI_RESOURCE,
@@ -290,7 +292,7 @@ ROUTES = {
     "/lightcurve/<uuid>/<path:bandpass_uid>", "/frame/<int:frame_id>",
     "/static/<path:filename>", "/resolve", "/lightcurve/star/<int:target_id>",
     "/lightcurve/star/<int:target_id>/<path:bandpass_uid>", "/analysis/periodogram",
-    "/oai", "/coverage/<kind>.<ext>",  # /oai: fuzzed in test_registry.py
+    "/analysis/oc", "/oai", "/coverage/<kind>.<ext>",  # /oai: fuzzed in test_registry.py
     # the portal's pages and JSON: fuzzed in test_portal_api.py
     "/favicon.ico", "/search", "/star/<int:target_id>", "/star/<path:name>",
     "/star/<int:target_id>/frames", "/portal/api/sky", "/portal/api/star/<int:target_id>/curve",

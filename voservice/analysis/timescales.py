@@ -23,14 +23,17 @@ the result says so (``max_error_s``, ``notes``). With
 ``require_location=True`` a missing location is an AnalysisError instead.
 The target's proper motion is ignored (its position is taken as fixed).
 Solar-system positions are astropy's "builtin" ephemeris (ERFA epv00,
-some km, i.e. ~ 10 us) unless another is named. Above LTT_EXACT_MAX times
-the light travel time is interpolated between exact values 30 min apart
-(error < 0.1 ms; astropy's exact call costs ~0.3 ms per time).
+some km, i.e. ~ 10 us) unless another is named. The light travel time is
+interpolated between exact values 30 min apart (error < 0.1 ms), which are
+cached per target and observatory: astropy's exact call costs ~0.3 ms per time
+and ~20 ms per call, and a star curve converts each night and band apart.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
@@ -55,12 +58,19 @@ TIMESYS = ("BJD_TDB", "HJD_UTC", "MJD_UTC")
 GEOCENTRE_ERROR_S = 6378137.0 / 299792458.0
 #: rounds of the fixed-point iteration that undoes a correction
 UNDO_ROUNDS = 3
-#: above this many times, light travel times are computed exactly at nodes
-#: LTT_NODE_DAYS apart (only where there are times) and interpolated linearly
-#: (astropy takes ~0.3 ms per time); the interpolation error is below 0.1 ms
+#: light travel times are computed exactly at nodes LTT_NODE_DAYS apart (only
+#: where there are times) and interpolated linearly (astropy takes ~0.3 ms per time
+#: and ~20 ms per call); the interpolation error is below 0.1 ms
 #: (diurnal term 21 ms * (omega h)^2 / 8 ~ 5e-5 s, annual ~ 1e-5 s)
-LTT_EXACT_MAX = 2000
 LTT_NODE_DAYS = 1.0 / 48
+#: the exact values at the nodes are kept per (target, observatory, kind, scale) in the
+#: process, so that the many small conversions of one star (a call per night and band,
+#: three more to undo a given correction) cost one astropy call per stretch of nights;
+#: at most this many (target, observatory, ...) keys and nodes per key
+LTT_CACHE_KEYS = 512
+LTT_CACHE_NODES = 200_000
+#: a missing node is computed together with its neighbours up to this many days away
+LTT_BLOCK_DAYS = 2.0
 
 _OUTPUT = {
     "BJD_TDB": ("barycenter", "tdb", "BARYCENTER"),
@@ -139,21 +149,56 @@ def _target(ra: float, dec: float) -> SkyCoord:
 
 def light_travel_time(t: Time, target: SkyCoord, kind: str,
                       ephemeris: str = "builtin") -> TimeDelta:
-    """``t.light_travel_time(target, kind)``; for more than LTT_EXACT_MAX
-    times computed at nodes LTT_NODE_DAYS apart and interpolated linearly
-    (error < 0.1 ms)."""
-    if t.size <= LTT_EXACT_MAX:
-        return t.light_travel_time(target, kind, ephemeris=ephemeris)
+    """``t.light_travel_time(target, kind)``, interpolated linearly between exact
+    values at nodes LTT_NODE_DAYS apart (error < 0.1 ms; the nodes are cached)."""
     mjd = np.asarray(t.mjd, dtype=float)
     step = LTT_NODE_DAYS
     bins = np.floor(mjd / step).astype(np.int64)
     node_k = np.unique(np.concatenate((bins, bins + 1)))
-    nodes = Time(node_k * step, format="mjd", scale=t.scale, location=t.location)
-    at_nodes = nodes.light_travel_time(target, kind, ephemeris=ephemeris).to_value(u.s)
+    at_nodes = _nodes(node_k, t, target, kind, ephemeris)
     i = np.searchsorted(node_k, bins)
     frac = mjd / step - bins
     sec = at_nodes[i] * (1.0 - frac) + at_nodes[i + 1] * frac
     return TimeDelta(sec, format="sec", scale="tdb")
+
+
+_LTT_CACHE: OrderedDict[tuple, dict[int, float]] = OrderedDict()
+_LTT_LOCK = threading.Lock()
+
+
+def _nodes(node_k: NDArray[np.int64], t: Time, target: SkyCoord, kind: str,
+           ephemeris: str) -> NDArray[np.float64]:
+    """Exact light travel times (s) at the nodes ``node_k * LTT_NODE_DAYS`` (cached)."""
+    loc = t.location
+    where = (None if loc is None else
+             tuple(round(float(np.ravel(c.to_value(u.m))[0]), 3) for c in loc.geocentric))
+    key = (round(float(target.ra.deg), 9), round(float(target.dec.deg), 9), where, kind,
+           t.scale, ephemeris)
+    with _LTT_LOCK:
+        known = _LTT_CACHE.get(key)
+        if known is None:
+            known = _LTT_CACHE[key] = {}
+            while len(_LTT_CACHE) > LTT_CACHE_KEYS:
+                _LTT_CACHE.popitem(last=False)
+        _LTT_CACHE.move_to_end(key)
+        missing = [int(k) for k in node_k if int(k) not in known]
+    if missing:
+        reach = int(LTT_BLOCK_DAYS / LTT_NODE_DAYS)
+        wanted = np.unique(np.add.outer(np.asarray(missing), np.arange(-reach, reach + 1)))
+        nodes = Time(wanted * LTT_NODE_DAYS, format="mjd", scale=t.scale, location=loc)
+        values = nodes.light_travel_time(target, kind, ephemeris=ephemeris).to_value(u.s)
+        with _LTT_LOCK:
+            if len(known) + len(wanted) > LTT_CACHE_NODES:
+                known.clear()
+            known.update(zip(wanted.tolist(), np.atleast_1d(values).tolist(), strict=True))
+            out = np.array([known.get(int(k), np.nan) for k in node_k])
+        if np.isnan(out).any():  # cleared by another thread meanwhile: compute them here
+            exact = Time(node_k * LTT_NODE_DAYS, format="mjd", scale=t.scale, location=loc)
+            return np.atleast_1d(exact.light_travel_time(target, kind,
+                                                         ephemeris=ephemeris).to_value(u.s))
+        return out
+    with _LTT_LOCK:
+        return np.array([known[int(k)] for k in node_k])
 
 
 def convert_times(
