@@ -68,12 +68,10 @@ def open_services(settings: Settings) -> Services:
     """Open the engine and stores the settings name (pools sized for the request threads)."""
     from voservice.stores import open_data_stores
 
-    pool = _pool(settings)
-    engine = make_engine(settings.query_url, **pool)
-    write_engine = engine if settings.query_url == settings.metadata_url else make_engine(
-        settings.metadata_url, **pool
-    )
-    timeseries, media = open_data_stores(settings, write_engine)
+    engine = make_engine(settings.query_url, **_pool(settings))
+    # serving only reads points: the sql backend reads them with the query account too
+    # (a read replica's, not the primary's)
+    timeseries, media = open_data_stores(settings, engine)
     return Services(settings=settings, engine=engine, timeseries=timeseries, media=media)
 
 
