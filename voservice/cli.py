@@ -1,4 +1,4 @@
-"""The ``skvo`` command: initdb, ingest, serve, demo-data, user."""
+"""The ``skvo`` command: initdb, upgrade, ingest, serve, demo, demo-data, user, target."""
 
 from __future__ import annotations
 
