@@ -6,6 +6,9 @@ Cone Search service.  :func:`polygon_sql` tests a position against a constant
 polygon with great-circle edges, :func:`circle_polygon_sql` a circle around a
 position against one (INTERSECTS and CONTAINS both ways); :mod:`adql.shapes`
 evaluates the same predicates exactly in Python when every shape is constant.
+:func:`polygon_area_sql` and :func:`polygon_centroid_sql` write ADQL's AREA and
+CENTROID of a polygon with column vertices as :func:`polygon_area` and
+:func:`polygon_centroid` compute them for constant ones.
 """
 
 from __future__ import annotations
@@ -76,11 +79,14 @@ def num(v: float) -> str:
 
 
 def bbox_sql(ra_sql: str, dec_sql: str, box: BBox) -> str:
-    """SQL for the bounding-box part of a cone predicate."""
+    """SQL for the bounding-box part of a cone predicate.  The RA ranges are those of
+    positions in [0, 360); a position outside (RA -2.5 is 357.5) passes the box and is
+    left to the exact test (still ranges of an index on RA)."""
     parts = [f"{dec_sql} BETWEEN {num(box.dec_min)} AND {num(box.dec_max)}"]
     if box.ra_ranges is not None:
         ors = [f"{ra_sql} BETWEEN {num(lo)} AND {num(hi)}" for lo, hi in box.ra_ranges]
-        parts.append(ors[0] if len(ors) == 1 else "(" + " OR ".join(ors) + ")")
+        ors += [f"{ra_sql} < 0", f"{ra_sql} >= 360"]
+        parts.append("(" + " OR ".join(ors) + ")")
     return " AND ".join(parts)
 
 
@@ -147,7 +153,8 @@ def _norm(u):
 
 
 def _radec(u) -> tuple[float, float]:
-    ra = math.degrees(math.atan2(u[1], u[0])) % 360.0
+    # a tiny negative angle % 360 rounds to 360: the largest double below it then
+    ra = min(math.degrees(math.atan2(u[1], u[0])) % 360.0, math.nextafter(360.0, 0.0))
     dec = math.degrees(math.asin(max(-1.0, min(1.0, u[2]))))
     return ra, dec
 
@@ -391,13 +398,19 @@ def circle_polygon_sql(ra_sql: str, dec_sql: str, r: float | str,
 
 
 def polygon_area(vertices: Sequence[tuple[float, float]]) -> float:
-    """Area in square degrees of a polygon with great-circle edges."""
+    """Area in square degrees of a polygon with great-circle edges: the signed solid
+    angles of the triangles (c, a, b) of a fan around the normalised vertex mean c,
+    2 atan2(c.(a x b), 1 + c.a + a.b + b.c), summed, then abs.  The triple product
+    is computed as (c - b).((a - b) x b) (the same determinant): of small
+    differences for a small polygon, so its relative error stays near
+    eps / size, where c.(a x b) written out loses eps / size^2."""
     vs = [_vec(ra, dec) for ra, dec in vertices]
     c = _norm((sum(v[0] for v in vs), sum(v[1] for v in vs), sum(v[2] for v in vs)))
     total = 0.0
     for i in range(len(vs)):
         a, b = vs[i], vs[(i + 1) % len(vs)]
-        num_ = _dot(c, _cross(a, b))
+        ab = (a[0] - b[0], a[1] - b[1], a[2] - b[2])
+        num_ = _dot((c[0] - b[0], c[1] - b[1], c[2] - b[2]), _cross(ab, b))
         den = 1 + _dot(c, a) + _dot(a, b) + _dot(b, c)
         total += 2 * math.atan2(num_, den)
     return abs(total) * (180 / math.pi) ** 2
@@ -413,6 +426,89 @@ def polygon_centroid(vertices: Sequence[tuple[float, float]]) -> tuple[float, fl
 def circle_area(r: float) -> float:
     """Area in square degrees of a spherical cap of radius r degrees."""
     return 2 * math.pi * (1 - math.cos(math.radians(r))) * (180 / math.pi) ** 2
+
+
+#: a vertex coordinate for the polygon SQL builders: SQL (a column expression) or a
+#: constant in degrees (its sine and cosine are then computed here)
+Coord = str | float
+
+
+def _lit(v: float) -> str:
+    s = num(v)
+    return f"({s})" if s.startswith("-") else s
+
+
+def _unit_sql(ra: Coord, dec: Coord) -> tuple[str, str, str]:
+    """SQL of the unit vector (x, y, z) of the position (ra, dec)."""
+    if isinstance(ra, str):
+        ca, sa = f"COS(RADIANS({ra}))", f"SIN(RADIANS({ra}))"
+    else:
+        ca, sa = _lit(math.cos(math.radians(ra))), _lit(math.sin(math.radians(ra)))
+    if isinstance(dec, str):
+        cd, sd = f"COS(RADIANS({dec}))", f"SIN(RADIANS({dec}))"
+    else:
+        cd, sd = _lit(math.cos(math.radians(dec))), _lit(math.sin(math.radians(dec)))
+    return f"({cd} * {ca})", f"({cd} * {sa})", sd
+
+
+def _vertex_sum_sql(vertices: Sequence[tuple[Coord, Coord]]):
+    """The vertices' unit vectors (SQL) and the SQL of their sum's components."""
+    if len(vertices) < 3:
+        raise ValueError("a polygon needs at least three vertices")
+    vs = [_unit_sql(ra, dec) for ra, dec in vertices]
+    return vs, tuple("(" + " + ".join(v[m] for v in vs) + ")" for m in range(3))
+
+
+def polygon_area_sql(vertices: Sequence[tuple[Coord, Coord]], dialect: str) -> str:
+    """SQL: area in square degrees of the polygon with great-circle edges whose vertex
+    coordinates are SQL expressions (or constants), as :func:`polygon_area` computes it.
+
+    With S the sum of the n vertex unit vectors (c = S / |S| the fan's apex), the
+    term of the edge a -> b is 2 atan2(c.(a x b), 1 + c.a + a.b + b.c); both
+    arguments are multiplied by |S| here (atan2 does not change), so S is written
+    out, not normalised: the SQL grows as n^2.  The triple product S.(a x b) is
+    (S - n b).((a - b) x b), of small differences for a small polygon (as
+    polygon_area computes it).  NULL in any vertex gives NULL, and so does a zero
+    S (no apex: NULLIF).
+    """
+    if dialect not in ("mysql", "sqlite"):
+        raise ValueError(f"unknown dialect {dialect!r}")
+    vs, s = _vertex_sum_sql(vertices)
+    s0, s1, s2 = s
+    n = len(vs)
+    norm = f"NULLIF(SQRT(POWER({s0}, 2) + POWER({s1}, 2) + POWER({s2}, 2)), 0)"
+    terms = []
+    for i, a in enumerate(vs):
+        b = vs[(i + 1) % n]
+        d = [f"({a[m]} - {b[m]})" for m in range(3)]  # a - b
+        triple = " + ".join(
+            f"({s[m]} - {n} * {b[m]}) * ({d[(m + 1) % 3]} * {b[(m + 2) % 3]} - "
+            f"{d[(m + 2) % 3]} * {b[(m + 1) % 3]})" for m in range(3))
+        den = (f"{norm} * (1 + {a[0]} * {b[0]} + {a[1]} * {b[1]} + {a[2]} * {b[2]}) + "
+               f"{s0} * ({a[0]} + {b[0]}) + {s1} * ({a[1]} + {b[1]}) + "
+               f"{s2} * ({a[2]} + {b[2]})")
+        terms.append(f"ATAN2({triple}, {den})")
+    k = num(2 * (180 / math.pi) ** 2)
+    return f"({k} * ABS({' + '.join(terms)}))"
+
+
+def polygon_centroid_sql(vertices: Sequence[tuple[Coord, Coord]],
+                         dialect: str) -> tuple[str, str]:
+    """SQL of (ra, dec) of :func:`polygon_centroid` (the direction of the sum of the
+    vertex unit vectors) for vertex coordinates that are SQL expressions (or
+    constants): RA in [0, 360), DEC from ATAN2 (no domain error from rounding).
+    NULL in any vertex gives NULL.  Linear in the vertex count."""
+    if dialect not in ("mysql", "sqlite"):
+        raise ValueError(f"unknown dialect {dialect!r}")
+    _, (s0, s1, s2) = _vertex_sum_sql(vertices)
+    least = "LEAST" if dialect == "mysql" else "MIN"
+    a = f"DEGREES(ATAN2({s1}, {s0}))"
+    # a + 360 rounds to 360 for a in [-2.9e-14, 0): the largest double below 360 then;
+    # + 0.0 turns a -0.0 into 0.0
+    ra = (f"(CASE WHEN {a} < 0 THEN {least}({a} + 360.0, {num(math.nextafter(360.0, 0))})"
+          f" ELSE {a} + 0.0 END)")
+    dec = f"DEGREES(ATAN2({s2}, SQRT(POWER({s0}, 2) + POWER({s1}, 2))))"
+    return ra, dec
 
 
 # -- field-of-view squares ----------------------------------------------------

@@ -42,6 +42,8 @@ class Column:
     indexed: bool = False
     sql_width: int = 1
     footprint: Footprint | None = None
+    #: False for a column that never holds NULL (ORDER BY then needs no NULL placement)
+    nullable: bool = True
 
 
 @dataclass(frozen=True)

@@ -258,6 +258,52 @@ def _mod_checked(a, b):
     return _mod(a, b)
 
 
+#: what SQLite does silently when integer arithmetic leaves 64 bits (it answers a REAL),
+#: and MariaDB and PostgreSQL raise
+OVERFLOW = "numeric value out of range in an arithmetic operation (an overflow)"
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _int_op(op: str) -> Callable:
+    """``a op b`` of two integers, checked: the result must fit 64 bits.  Division
+    truncates towards zero (SQL's integer division) and by zero is an error."""
+    def g(a, b):
+        if a is None or b is None:
+            return None
+        if not (isinstance(a, int) and isinstance(b, int)):  # a REAL stored in the column
+            a, b = _num(a), _num(b)
+            if op == "/":
+                _nonzero(b)
+                return a / b
+            return a + b if op == "+" else a - b if op == "-" else a * b
+        if op == "/":
+            if b == 0:
+                fail("division by zero")
+            r = abs(a) // abs(b)
+            r = r if (a < 0) == (b < 0) else -r
+        else:
+            r = a + b if op == "+" else a - b if op == "-" else a * b
+        if not _INT64[0] <= r <= _INT64[1]:
+            fail(OVERFLOW)
+        return r
+
+    return g
+
+
+def _int_neg(a):
+    if a is None:
+        return None
+    if isinstance(a, int) and a == _INT64[0]:
+        fail(OVERFLOW)
+    return -a
+
+
+def _xor(a, b):
+    if a is None or b is None:
+        return None
+    return int(_num(a)) ^ int(_num(b))
+
+
 #: CAST target -> (lowest, highest value)
 INT_RANGES = {"SMALLINT": (-(2**15), 2**15 - 1), "INTEGER": (-(2**31), 2**31 - 1),
               "BIGINT": (-(2**63), 2**63 - 1)}
@@ -388,6 +434,12 @@ CHECKED: dict[str, tuple[int, Callable]] = {
     "adql_numtext": (1, _numtext),
     "adql_upper": (1, _case(str.upper)),
     "adql_lower": (1, _case(str.lower)),
+    "adql_iadd": (2, _int_op("+")),
+    "adql_isub": (2, _int_op("-")),
+    "adql_imul": (2, _int_op("*")),
+    "adql_idiv": (2, _int_op("/")),
+    "adql_ineg": (1, _int_neg),
+    "adql_xor": (2, _xor),
 }
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from . import geometry as geo
 from . import nodes as n
-from . import shapes
+from . import shapes, stcs
 from . import units as un
 from .errors import ADQLError, error_at
 from .functions import DOMAINS, IMPLEMENTED_UDFS, TYPE_MAP
@@ -33,16 +33,23 @@ class Translation:
     #: error: x / 0, MOD(x, 0), SQRT(-1), LOG(0), ACOS(2)) running this SQL means: the
     #: problems its operations can have, for the error message (voservice.query)
     domain: tuple[str, ...] = ()
+    #: whether the SQL casts a value of the user's to a number or a time (MySQL: then a
+    #: "Truncated incorrect ... value" warning is the query's error, not the optimizer's
+    #: own, which MariaDB leaves when it pushes a condition into a view)
+    casts: bool = False
 
 
 class V:
     """A translated value expression."""
 
     __slots__ = ("sql", "kind", "dtype", "meta", "const", "parts", "unit", "cone", "col", "foot",
-                 "exact")
+                 "exact", "defined")
 
     def __init__(self, sql, kind, dtype=None, meta=None, const=None, parts=None, unit=None,
-                 cone=None, col=False, foot=None, exact=False):
+                 cone=None, col=False, foot=None, exact=False, defined=None):
+        if sql is not None and len(sql) > MAX_SQL_CHARS:  # bounds memory and time too
+            raise ADQLError(f"the query is too complex: its SQL translation would exceed "
+                            f"{MAX_SQL_CHARS:,} characters")
         self.sql = sql
         self.kind = kind  # int float str ts null bool pred point circle polygon any stored
         self.dtype = dtype
@@ -58,6 +65,9 @@ class V:
         # and arithmetic on such and integers; ROUND(x) and CAST to an integer round it
         # half away from zero, a double precision value half to even (as PostgreSQL)
         self.exact = exact
+        # a predicate (CONTAINS, INTERSECTS): the SQL condition under which it is not
+        # NULL (its geometries have every value), None if always
+        self.defined = defined
 
 
 class Col:
@@ -196,6 +206,9 @@ class Translator:
         # on with its vertices and, hidden, its centre and size (see output())
         self.carry = False
         self.domain: dict[str, None] = {}  # Translation.domain, in order
+        self.variables = 0  # MySQL user variables of once()
+        self.casts = False  # Translation.casts
+        self.outer_join = False  # a column may be NULL whatever its declaration
 
     # -- quoting -------------------------------------------------------------
     def qi(self, name: str) -> str:
@@ -229,7 +242,7 @@ class Translator:
         sql, outs = self.query_expr(root, None, limit=limit, top_level=True)
         if self.cte_sql:
             sql = "WITH " + ", ".join(self.cte_sql) + " " + sql
-        return Translation(sql, [o[0] for o in outs], tuple(self.domain))
+        return Translation(sql, [o[0] for o in outs], tuple(self.domain), self.casts)
 
     def limit_sql(self, limit, offset) -> str:
         if limit is None and not offset:
@@ -252,11 +265,16 @@ class Translator:
             inner_sql, outs = self.query_expr(body, parent)
             if not (qe.order_by or qe.offset or limit is not None):
                 return inner_sql, outs
-            sql = f"SELECT * FROM ({inner_sql}) AS {self.qi(self.sub_alias())}"
-            order = self.order_positions(qe.order_by, outs)
+            alias = self.qi(self.sub_alias())
+            sql = f"SELECT * FROM ({inner_sql}) AS {alias}"
+            order = self.order_positions(qe.order_by, outs, alias)
             return sql + order + self.limit_sql(limit, qe.offset), outs
         sql, outs = self.setop(body, parent)
-        order = self.order_positions(qe.order_by, outs)
+        alias = None
+        if qe.order_by and self.my:  # the NULL placement names the result's columns
+            alias = self.qi(self.sub_alias())
+            sql = f"SELECT * FROM ({sql}) AS {alias}"
+        order = self.order_positions(qe.order_by, outs, alias)
         return sql + order + self.limit_sql(limit, qe.offset), outs
 
     def sub_alias(self) -> str:
@@ -308,7 +326,9 @@ class Translator:
         return (f"SELECT {cols} FROM ({sides[0]} {op} {sides[1]}) AS "
                 f"{self.qi(self.sub_alias())}")
 
-    def order_positions(self, items, outs) -> str:
+    def order_positions(self, items, outs, alias: str | None) -> str:
+        """ORDER BY of a set operation's (or a parenthesised query's) result, by
+        position; ``alias`` is the derived table holding the result on MySQL."""
         if not items:
             return ""
         terms = []
@@ -317,8 +337,41 @@ class Translator:
             if pos is None:
                 raise error_at(it.expr, "ORDER BY of a UNION/INTERSECT/EXCEPT must name a "
                                "result column or give its position")
-            terms.append(str(pos) + (" DESC" if it.desc else ""))
+            name = self.qi(outs[self.output_index(it.expr, outs)][2][0])
+            terms.append(self.order_term(str(pos), f"{alias}.{name}" if alias else name,
+                                         it.desc))
         return " ORDER BY " + ", ".join(terms)
+
+    def order_term(self, term: str, null_sql: str | None, desc: bool) -> str:
+        """An ORDER BY term with NULL where PostgreSQL puts it (and so DaCHS): after
+        every value, last ascending and first descending (SQLite and MariaDB put it
+        first ascending).  ``null_sql`` is the value's SQL, None if it cannot be NULL."""
+        d = " DESC" if desc else ""
+        if null_sql is None:
+            return term + d
+        if self.my:  # no NULLS LAST there
+            return f"({null_sql} IS NULL){d}, {term}{d}"
+        return f"{term}{d} NULLS {'FIRST' if desc else 'LAST'}"
+
+    def may_be_null(self, v: V) -> bool:
+        """Whether a value may be NULL: not a number or string constant, nor a column
+        declared NOT NULL (unless an outer join of the query may give it NULL)."""
+        if v.const is not None:
+            return False
+        return not (v.col and v.meta is not None and not v.meta.nullable
+                    and not self.outer_join)
+
+    def output_index(self, e, outs) -> int | None:
+        """Index in ``outs`` of the output that ORDER BY's ``e`` names or numbers."""
+        pos = self.output_position(e, outs)
+        if pos is None:
+            return None
+        widths = 0
+        for i, o in enumerate(outs):
+            if widths + 1 == pos:
+                return i
+            widths += len(o[2])
+        return None  # pragma: no cover
 
     def output_position(self, e, outs):
         """SQL position (1-based, widths counted) of an output named/numbered by e."""
@@ -400,6 +453,7 @@ class Translator:
         if isinstance(j.right, n.Join):
             rsql = f"({rsql})"
         kind = j.kind
+        self.outer_join = self.outer_join or kind in ("LEFT", "RIGHT", "FULL")
         emulate = kind == "FULL" and self.my  # MariaDB has no FULL JOIN
         kw = {"INNER": "JOIN", "LEFT": "LEFT OUTER JOIN", "RIGHT": "RIGHT OUTER JOIN",
               "FULL": "FULL OUTER JOIN", "CROSS": "CROSS JOIN"}[kind]
@@ -528,7 +582,7 @@ class Translator:
                 if v.kind == "bool":
                     raise error_at(it.expr, "a condition cannot be a select item")
                 if v.kind == "pred":
-                    v = V(f"CASE WHEN {v.sql} THEN 1 ELSE 0 END", "int", dtype="int")
+                    v = self.pred_int(v)
                 name = it.alias.name if it.alias is not None else self.auto_name(it.expr, v)
                 items.append((name, v, it))
         outs = []
@@ -585,12 +639,17 @@ class Translator:
                 pos = self.output_position(o.expr, outs)
                 if pos is not None:
                     term = str(pos)
+                    v = named[self.output_index(o.expr, outs)][1]
+                    v = v.parts[0] if v.kind in GEOM else v
                 else:
                     v = self.value(o.expr, scope, allow_alias=True)
                     if v.kind in GEOM or v.kind in ("bool",):
                         raise error_at(o.expr, "cannot ORDER BY a geometry or a condition")
-                    term = v.sql if v.kind != "pred" else f"CASE WHEN {v.sql} THEN 1 ELSE 0 END"
-                terms.append(term + (" DESC" if o.desc else ""))
+                    if v.kind == "pred":
+                        v = self.pred_int(v)
+                    term = v.sql
+                null_sql = v.sql if self.may_be_null(v) else None
+                terms.append(self.order_term(term, null_sql, o.desc))
             sql += " ORDER BY " + ", ".join(terms)
         sql += self.limit_sql(top, offset)
         return sql, outs
@@ -659,7 +718,7 @@ class Translator:
                     _OUTPUTS.clear()
                 hit = _OUTPUTS[key] = (m, OutputColumn(
                     name, m.datatype, m.arraysize, m.xtype, m.unit, m.ucd, m.utype,
-                    m.description, False, 1))
+                    m.description, False, 1, nullable=m.nullable))
             return hit[1], [v.sql]
         kind = v.kind
         if kind == "int":
@@ -769,8 +828,13 @@ class Translator:
             self.need(v, NUMERIC, e.operand, "arithmetic")
             if v.const is not None:
                 c = -v.const if e.op == "-" else v.const
+                if isinstance(c, int) and not INT_RANGES["BIGINT"][0] <= c <= INT_RANGES[
+                        "BIGINT"][1]:
+                    raise error_at(e, "numeric value out of range: - overflows")
                 return V(self.numlit(c), v.kind, dtype=v.dtype, const=c, exact=v.exact)
-            return V(f"({e.op}{v.sql})", v.kind, dtype=v.dtype, unit=v.unit, exact=v.exact)
+            sql = (f"ADQL_INEG({v.sql})" if e.op == "-" and v.kind == "int" and not self.my
+                   else f"({e.op}{v.sql})")
+            return V(sql, v.kind, dtype=v.dtype, unit=v.unit, exact=v.exact)
         if t is n.Compare:
             return self.compare(e, scope, allow_alias)
         if t is n.BoolOp:
@@ -830,7 +894,7 @@ class Translator:
         if t in (n.Point, n.Circle, n.Box, n.Polygon):
             return self.geometry(e, scope, allow_alias)
         if t is n.Region:
-            raise error_at(e, "REGION is not supported by this service")
+            return self.region(e)
         raise error_at(e, f"unsupported expression {t.__name__}")  # pragma: no cover
 
     def scalar(self, e, scope, allow_alias=False) -> V:
@@ -840,8 +904,15 @@ class Translator:
         if v.kind == "bool":
             raise error_at(e, "a condition cannot be used as a value here")
         if v.kind == "pred":
-            return V(f"CASE WHEN {v.sql} THEN 1 ELSE 0 END", "int", dtype="int")
+            return self.pred_int(v)
         return v
+
+    def pred_int(self, p: V) -> V:
+        """CONTAINS / INTERSECTS as the value ADQL gives it: 1 or 0, NULL when one of
+        its geometries lacks a value."""
+        one = f"CASE WHEN {p.sql} THEN 1 ELSE 0 END"
+        sql = one if p.defined is None else f"(CASE WHEN {p.defined} THEN {one} END)"
+        return V(sql, "int", dtype="int")
 
     def need(self, v: V, kinds, node, what: str) -> None:
         if v.kind not in kinds:
@@ -899,8 +970,8 @@ class Translator:
                 self.need(v, ("int", "null", "any"), node, f"bitwise {op}")
             if self.my:
                 return V(f"CAST(({a.sql} {op} {b.sql}) AS SIGNED)", "int", dtype="long")
-            if op == "^":
-                return V(f"(({a.sql} | {b.sql}) - ({a.sql} & {b.sql}))", "int", dtype="long")
+            if op == "^":  # SQLite has no XOR operator
+                return V(f"ADQL_XOR({a.sql}, {b.sql})", "int", dtype="long")
             return V(f"({a.sql} {op} {b.sql})", "int", dtype="long")
         for v, node in ((a, e.left), (b, e.right)):
             self.need(v, NUMERIC, node, f"arithmetic ({op})")
@@ -919,17 +990,22 @@ class Translator:
         if op == "/" and not (isinstance(b.const, int | float) and b.const != 0):
             if self.my:  # x / 0 is NULL and a warning there (voservice.query checks)
                 self.domain["division by zero"] = None
-            else:
+            elif kind != "int":
                 bsql = f"ADQL_NZ({b.sql})"
-        if op == "/" and kind == "int" and self.my:
-            return V(f"({a.sql} DIV {bsql})", "int", dtype="long")
         dtype = "long" if kind == "int" else "double"
         if kind == "int" and a.dtype == b.dtype and a.dtype in INT_TYPES and op != "*":
             dtype = a.dtype if a.dtype != "boolean" else "long"
         ac, bc = a.const is not None, b.const is not None
         unit = (un.add if op in ("+", "-") else un.mul if op == "*" else un.div)(
             a.unit, b.unit, ac, bc)
-        return V(f"({a.sql} {op} {bsql})", kind, dtype=dtype, unit=unit, exact=exact)
+        if kind == "int" and self.my and op == "/":
+            sql = f"({a.sql} DIV {bsql})"
+        elif kind == "int" and not self.my:
+            # SQLite turns an integer result beyond 64 bits into a REAL; SQL raises
+            sql = f"{INT_OPS[op]}({a.sql}, {bsql})"
+        else:
+            sql = f"({a.sql} {op} {bsql})"
+        return V(sql, kind, dtype=dtype, unit=unit, exact=exact)
 
     def compare(self, e: n.Compare, scope, allow_alias) -> V:
         a = self.value(e.left, scope, allow_alias)
@@ -939,7 +1015,13 @@ class Translator:
         for p, other in ((a, b), (b, a)):
             if p.kind == "pred" and other.const in (0, 1) and op in ("=", "<>"):
                 truth = (other.const == 1) == (op == "=")
-                return V(p.sql if truth else f"(NOT {p.sql})", "bool")
+                if p.defined is None:
+                    return V(p.sql if truth else f"(NOT {p.sql})", "bool")
+                # NULL for a row without a position, never true (a cone keeps its
+                # bounding box on the indexed columns: no CASE around it)
+                if truth:
+                    return V(f"({p.sql} AND {p.defined})", "bool")
+                return V(f"(CASE WHEN {p.defined} THEN NOT {p.sql} END)", "bool")
         # DISTANCE(...) < r  -> cone
         for d, other, flip in ((a, b, False), (b, a, True)):
             if d.cone is not None and other.const is not None and not isinstance(
@@ -975,7 +1057,11 @@ class Translator:
         if self.my and op in ("=", "<>") and "str" in (a.kind, b.kind) and \
                 {a.kind, b.kind} <= {"str", "any", "null"}:
             # MariaDB's collations pad with spaces ('abc' = 'abc '): the lengths must
-            # agree too (the = still uses an index)
+            # agree too (the = still uses an index); a long expression, which that would
+            # repeat (and nested comparisons repeat again), gets a last character that
+            # is no space instead
+            if max(len(a.sql), len(b.sql)) > 200:
+                return V(f"(CONCAT({a.sql}, 'x') {op} CONCAT({b.sql}, 'x'))", "bool")
             if op == "=":
                 return V(f"({a.sql} = {b.sql} AND CHAR_LENGTH({a.sql}) = "
                          f"CHAR_LENGTH({b.sql}))", "bool")
@@ -994,11 +1080,17 @@ class Translator:
                 pat = self.qs(p.const.replace("\\", "\\\\"))
             else:
                 pat = f"REPLACE({p.sql}, '\\\\', '\\\\\\\\')"
+            # a binary collation, not binary strings: '_' is one character, not one byte
+            # (string literals come with the connection's case- and accent-insensitive
+            # collation, a column of SKVO's tables has utf8mb4_bin and keeps its index)
             if e.ci:
-                return V(f"(LOWER({x.sql}) {neg}LIKE LOWER({pat}))", "bool")
-            return V(f"(CAST({x.sql} AS BINARY) {neg}LIKE CAST({pat} AS BINARY))", "bool")
-        if e.ci:
-            return V(f"({x.sql} {neg}LIKE {p.sql})", "bool")
+                return V(f"(LOWER(CONVERT({x.sql} USING utf8mb4)) COLLATE utf8mb4_bin "
+                         f"{neg}LIKE LOWER(CONVERT({pat} USING utf8mb4)))", "bool")
+            xs = x.sql if x.col else f"(CONVERT({x.sql} USING utf8mb4) COLLATE utf8mb4_bin)"
+            return V(f"({xs} {neg}LIKE (CONVERT({pat} USING utf8mb4) COLLATE utf8mb4_bin))",
+                     "bool")
+        if e.ci:  # SQLite's LIKE folds ASCII letters only: both sides lowered as LOWER does
+            return V(f"(ADQL_LOWER({x.sql}) {neg}LIKE ADQL_LOWER({p.sql}))", "bool")
         if isinstance(p.const, str):
             g = "".join({"%": "*", "_": "?", "*": "[*]", "?": "[?]", "[": "[[]"}.get(ch, ch)
                         for ch in p.const)
@@ -1030,6 +1122,7 @@ class Translator:
             parts = [V(self.numlit(x), "float", dtype="double", const=x) for x in nums]
             return V(None, kind, parts=parts)
         v = self.scalar(e.expr, scope, allow_alias)
+        self.casts = self.casts or kind != "str"
         if kind == "int":
             return self.cast_int(v, {"short": "SMALLINT", "int": "INTEGER"}.get(dtype, "BIGINT"),
                                  dtype)
@@ -1039,8 +1132,10 @@ class Translator:
                 return V(f"ADQL_TO_FLOAT({v.sql}, '{target}')", "float", dtype=dtype)
             c = f"CAST({v.sql} AS DOUBLE)"  # text that is no number: a warning (an error)
             if target == "REAL":
-                c = (f"(CASE WHEN ABS({c}) > {geo.num(REAL_MAX)} THEN "
-                     f"{self.warn('value out of range for REAL', 'DOUBLE')} ELSE {c} END)")
+                first, later = self.once(c)
+                value = later if later == first else f"CAST({later} AS DOUBLE)"
+                c = (f"(CASE WHEN ABS({first}) > {geo.num(REAL_MAX)} THEN "
+                     f"{self.warn('value out of range for REAL', 'DOUBLE')} ELSE {value} END)")
             return V(c, "float", dtype=dtype)
         if kind == "str":
             if self.my:
@@ -1062,6 +1157,19 @@ class Translator:
             return f"ADQL_NUMTEXT({v.sql})"
         return f"CAST({v.sql} AS TEXT)"
 
+    def once(self, sql: str) -> tuple[str, str]:
+        """MySQL: the SQL of the first use and of the later uses of a value that a check
+        needs more than once.  A column or a literal stands as it is; anything else goes
+        through a user variable (set at the first use, which the caller evaluates first;
+        its type is known only when it runs, so a later use that is a result is cast),
+        so that nested checks (SQRT(SQRT(...)), CAST(CAST(...) ...)) do not double the SQL
+        at every level."""
+        if "(" not in sql and len(sql) <= 200:
+            return sql, sql
+        self.variables += 1
+        var = f"@adql_v{self.variables}"
+        return f"({var} := {sql})", var
+
     def warn(self, message: str, sql_type: str) -> str:
         """MySQL: a value of ``sql_type`` (SIGNED, DOUBLE) whose evaluation leaves a
         warning carrying ``message`` (voservice.query makes it the query's error)."""
@@ -1079,8 +1187,11 @@ class Translator:
         c = f"CAST({x} AS SIGNED)"  # text, and a double beyond BIGINT: warnings
         if target != "BIGINT":
             lo, hi = INT_RANGES[target]
-            c = (f"(CASE WHEN {c} < {lo} OR {c} > {hi} THEN "
-                 f"{self.warn(f'value out of range for {target}', 'SIGNED')} ELSE {c} END)")
+            first, later = self.once(c)
+            value = later if later == first else f"CAST({later} AS SIGNED)"
+            c = (f"(CASE WHEN {first} BETWEEN {lo} AND {hi} THEN {value} WHEN {later} IS "
+                 f"NULL THEN NULL ELSE "
+                 f"{self.warn(f'value out of range for {target}', 'SIGNED')} END)")
         return V(c, "int", dtype=dtype)
 
     def round(self, e: n.FuncCall, name: str, vs: list[V]) -> V:
@@ -1105,8 +1216,10 @@ class Translator:
             return V(f"{name}({x.sql}, {digits})", **out)
         # MariaDB rounds a double in binary (ROUND(-1.005e0, 2) = -1): through DECIMAL,
         # which takes the double's shortest digits, for the values DECIMAL(65,30) holds
-        return V(f"(CASE WHEN ABS({x.sql}) < 1e34 THEN CAST({name}(CAST({x.sql} AS "
-                 f"DECIMAL(65,30)), {digits}) AS DOUBLE) ELSE {x.sql} END)", **out)
+        first, later = self.once(x.sql)
+        value = later if later == first else f"CAST({later} AS DOUBLE)"
+        return V(f"(CASE WHEN ABS({first}) < 1e34 THEN CAST({name}(CAST({later} AS "
+                 f"DECIMAL(65,30)), {digits}) AS DOUBLE) ELSE {value} END)", **out)
 
     def case(self, e: n.Case, scope, allow_alias) -> V:
         parts = ["CASE"]
@@ -1222,9 +1335,9 @@ class Translator:
         if const is not None:
             sql = self.numlit(const)
         elif my and name in MY_GUARDS:  # NULL without a warning there: a tagged one
-            x = sqls[0]
-            sql = (f"(CASE WHEN {MY_GUARDS[name].format(x)} THEN "
-                   f"{self.warn(DOMAINS[name][1], 'DOUBLE')} ELSE {MATH[name]}({x}) END)")
+            first, later = self.once(sqls[0])
+            sql = (f"(CASE WHEN {MY_GUARDS[name].format(first)} THEN "
+                   f"{self.warn(DOMAINS[name][1], 'DOUBLE')} ELSE {MATH[name]}({later}) END)")
         elif my:
             if name in ("LOG", "LOG10"):  # NULL and "Division by 0" (COT, POWER: errors)
                 self.domain[DOMAINS[name][1]] = None
@@ -1379,6 +1492,11 @@ class Translator:
 
     def geo_value(self, e, scope, allow_alias, fname) -> V:
         v = self.value(e, scope, allow_alias)
+        if v.kind == "region":  # a REGION Union, Intersection or Not
+            if fname not in ("CONTAINS", "INTERSECTS", "COORDSYS"):
+                raise error_at(e, f"{fname} of a REGION {v.what} is not supported by this "
+                               "service")
+            return v
         if v.kind == "stored":
             raise error_at(e, f"{fname} on the geometry column '{v.meta.name}' is not "
                            "supported by this service")
@@ -1414,7 +1532,7 @@ class Translator:
             return V(sql, "float", dtype="double", unit="deg", cone=cone)
         if name in ("CONTAINS", "INTERSECTS"):
             a, b = (self.geo_value(x, scope, allow_alias, name) for x in e.args)
-            return V(self.geo_pred(name, a, b, e), "pred")
+            return V(self.geo_pred(name, a, b, e), "pred", defined=_defined(a, b))
         v = self.geo_value(e.args[0], scope, allow_alias, name)
         if name == "COORDSYS":
             return V(self.qs("ICRS"), "str", dtype="char", const="ICRS")
@@ -1438,8 +1556,12 @@ class Translator:
             if v.kind == "circle":
                 return V(None, "point", parts=v.parts[:2])
             verts = _const_vertices(v)
-            if verts is None:
-                raise error_at(e, "CENTROID needs a constant polygon on this service")
+            if verts is None:  # column vertices: SQL of the same definition
+                cs = [p.sql if (c := _const_num(p)) is None else c for p in v.parts]
+                ra_sql, dec_sql = geo.polygon_centroid_sql(
+                    list(zip(cs[::2], cs[1::2], strict=True)), self.dialect)
+                return V(None, "point", parts=[V(ra_sql, "float", dtype="double"),
+                                               V(dec_sql, "float", dtype="double")])
             ra, dec = geo.polygon_centroid(verts)
             return V(None, "point", parts=[V(self.numlit(ra), "float", const=ra),
                                            V(self.numlit(dec), "float", const=dec)])
@@ -1455,13 +1577,18 @@ class Translator:
                 return V(f"({k} * (1 - COS(RADIANS({r.sql}))))",
                          "float", dtype="double", unit="deg**2")
             verts = _const_vertices(v)
-            if verts is None:
-                raise error_at(e, "AREA needs a constant polygon on this service")
+            if verts is None:  # column vertices: SQL of the same definition
+                cs = [p.sql if (c := _const_num(p)) is None else c for p in v.parts]
+                return V(geo.polygon_area_sql(list(zip(cs[::2], cs[1::2], strict=True)),
+                                              self.dialect),
+                         "float", dtype="double", unit="deg**2")
             a = geo.polygon_area(verts)
             return V(self.numlit(a), "float", dtype="double", const=a, unit="deg**2")
         raise error_at(e, f"{name} is not supported")  # pragma: no cover
 
     def geo_pred(self, name, a: V, b: V, node) -> str:  # noqa: C901
+        if a.kind == "region" or b.kind == "region":
+            return self.region_pred(name, a, b, node)
         types = f"{name}({a.kind.upper()}, {b.kind.upper()})"
         try:
             ca, cb = _const_shape(a), _const_shape(b)
@@ -1603,8 +1730,64 @@ class Translator:
         except ValueError as exc:
             raise ADQLError(str(exc)) from None
 
+    # -- REGION (adql.stcs) ---------------------------------------------------------
+    def region(self, e: n.Region) -> V:
+        """REGION('STC-S'): a Position, Circle, Box or Polygon as the equivalent ADQL
+        constructor gives it (a Box is ADQL's BOX, section 4.2.9); a Union, Intersection
+        or Not as a :class:`_Compound` for CONTAINS and INTERSECTS."""
+        try:
+            r = stcs.parse(e.text)
+        except ADQLError as exc:
+            raise error_at(e, exc.message) from None
+        return self.region_value(r, e)
+
+    def region_value(self, r, e: n.Region) -> V:
+        if isinstance(r, stcs.Position | stcs.Circle):
+            return V(None, "point" if isinstance(r, stcs.Position) else "circle",
+                     parts=[V(self.numlit(x), "float", dtype="double", const=x) for x in r])
+        if isinstance(r, stcs.Box):
+            try:
+                verts = geo.rec_box_vertices(*r)
+            except ValueError as exc:
+                raise error_at(e, f"REGION: a Box is ADQL's BOX here: {exc}") from None
+            return self.const_polygon(verts)
+        if isinstance(r, stcs.Polygon):
+            return self.const_polygon(r.vertices)
+        members = (r.region,) if isinstance(r, stcs.Not) else r.regions
+        return _Compound(type(r).__name__, [self.region_value(m, e) for m in members], e)
+
+    def region_pred(self, name: str, a: V, b: V, node) -> str:
+        """CONTAINS / INTERSECTS with a REGION Union, Intersection or Not: the OR, AND or
+        NOT of the member predicates where that is the same relation (any relation of a
+        POINT; CONTAINS(x, Intersection); INTERSECTS(x, Union)), else refused."""
+        if name == "INTERSECTS" and a.kind == "region" and b.kind != "region":
+            a, b = b, a
+        rel = "in" if name == "CONTAINS" else "and"
+        if a.kind == "region":
+            other = f"a REGION {b.what}" if b.kind == "region" else _shape_name(b)
+            raise error_at(node, f"{name} of a REGION {a.what} {rel} {other} is not "
+                           "supported by this service")
+        what = b.what
+        if a.kind == "point" or (what, name) in (("Intersection", "CONTAINS"),
+                                                 ("Union", "INTERSECTS")):
+            sqls = [self.geo_pred(name, a, m, node) for m in b.members]
+            if what == "Union":
+                return _any_of(sqls)
+            if what == "Intersection":
+                return _all_of(sqls)
+            neg = _negated(sqls[0])
+            if neg in (_TRUE, _FALSE) or _const_point(a) is not None:
+                return neg
+            # NULL, not true, for a point without a position
+            x, y = (p.sql for p in a.parts)
+            return f"(CASE WHEN {x} IS NOT NULL AND {y} IS NOT NULL THEN {neg} END)"
+        raise error_at(node, f"{name} of {_shape_name(a)} {rel} a REGION {what} is not "
+                       "supported by this service")
+
 
 UDFS = {u.name: u for u in IMPLEMENTED_UDFS}
+#: the longest SQL a value may translate to (MariaDB's default max_allowed_packet is 16 MB)
+MAX_SQL_CHARS = 8_000_000
 #: MySQL: the ADQL functions that answer NULL outside their domain without a warning,
 #: and the SQL of that test
 MY_GUARDS = {"SQRT": "{0} < 0", "ASIN": "ABS({0}) > 1", "ACOS": "ABS({0}) > 1"}
@@ -1614,6 +1797,8 @@ ERROR_TAG = "adql-error: "
 INT_RANGES = {"SMALLINT": (-(2**15), 2**15 - 1), "INTEGER": (-(2**31), 2**31 - 1),
               "BIGINT": (-(2**63), 2**63 - 1)}
 REAL_MAX = 3.4028234663852886e38
+#: SQLite: the checked functions of integer arithmetic (adql.sqlite_functions)
+INT_OPS = {"+": "ADQL_IADD", "-": "ADQL_ISUB", "*": "ADQL_IMUL", "/": "ADQL_IDIV"}
 BACKSLASH = "\\"
 # ivo_hasword on MySQL: no word character may touch the (quoted) word on either side
 WORD_BEFORE = r"(?<![a-z0-9_])\Q"
@@ -1823,3 +2008,82 @@ def translate(query: Query | str, schema: Schema, dialect: str,
         return Translator(query, schema, dialect).top(limit)
     except RecursionError:
         raise ADQLError("the query is nested too deeply", 1, 1) from None
+
+
+def _defined(*vs: V) -> str | None:
+    """SQL true when none of the geometries ``vs`` has a NULL value (a column position,
+    radius or vertex; a footprint without a usable field of view), None if all are
+    constant."""
+    conds: list[str] = []
+    for v in vs:
+        if isinstance(v, _Compound):
+            c = _defined(*v.members)
+            conds.extend([] if c is None else [c])
+        elif v.foot is not None:
+            cra, cdec, size, _ = v.foot
+            conds.extend([f"{cra} IS NOT NULL", f"{cdec} IS NOT NULL",
+                          geo.fov_usable_sql(size)])
+        else:
+            conds.extend(f"{p.sql} IS NOT NULL" for p in v.parts or () if p.const is None)
+    conds = list(dict.fromkeys(conds))
+    return f"({' AND '.join(conds)})" if conds else None
+
+
+# -- REGION compounds (Translator.region_pred) ---------------------------------------
+_TRUE, _FALSE = "(1 = 1)", "(1 = 0)"
+
+
+class _Compound(V):
+    """A REGION Union, Intersection or Not: its members' values, for CONTAINS and
+    INTERSECTS only; anything else reading its SQL or parts is refused."""
+
+    __slots__ = ("what", "members", "node")
+
+    def __init__(self, what: str, members: list[V], node) -> None:
+        self.kind, self.what, self.members, self.node = "region", what, members, node
+        self.dtype = self.meta = self.const = self.unit = self.cone = self.foot = None
+        self.col = self.exact = False
+
+    def _refused(self) -> ADQLError:
+        return error_at(self.node, f"a REGION {self.what} can only be used in CONTAINS and "
+                        "INTERSECTS on this service")
+
+    @property
+    def sql(self):  # noqa: ANN201 - never returns
+        raise self._refused()
+
+    @property
+    def parts(self):  # noqa: ANN201 - never returns
+        raise self._refused()
+
+
+def _any_of(sqls: list[str]) -> str:
+    """The OR of conditions, constant ones folded."""
+    if _TRUE in sqls:
+        return _TRUE
+    rest = [s for s in sqls if s != _FALSE]
+    if not rest:
+        return _FALSE
+    return rest[0] if len(rest) == 1 else "(" + " OR ".join(rest) + ")"
+
+
+def _all_of(sqls: list[str]) -> str:
+    """The AND of conditions, constant ones folded."""
+    if _FALSE in sqls:
+        return _FALSE
+    rest = [s for s in sqls if s != _TRUE]
+    if not rest:
+        return _TRUE
+    return rest[0] if len(rest) == 1 else "(" + " AND ".join(rest) + ")"
+
+
+def _negated(sql: str) -> str:
+    return {_TRUE: _FALSE, _FALSE: _TRUE}.get(sql, f"(NOT {sql})")
+
+
+def _shape_name(v: V) -> str:
+    """A geometry value for a message: 'a CIRCLE', "the region column 's_region'"."""
+    if v.foot is not None and v.meta is not None:
+        return f"the region column '{v.meta.name}'"
+    return {"point": "a POINT", "circle": "a CIRCLE", "polygon": "a POLYGON"}.get(
+        v.kind, f"a {v.kind}")

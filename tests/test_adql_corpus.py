@@ -11,6 +11,7 @@ choice README's ADQL section states (PostgreSQL's)."""
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 from test_adql_differential import ERROR, ROWS, SCHEMA, dbs, execute  # noqa: F401
@@ -66,6 +67,21 @@ ERRORS = [
     (f"SELECT CAST(1e39 AS REAL) {ONE}", "value out of range for REAL"),
     ("SELECT CAST(i AS SMALLINT) FROM skvo.nums WHERE id = 50", "out of range for SMALLINT"),
     ("SELECT CAST(x * 1e9 AS INTEGER) FROM skvo.nums WHERE id = 50", "out of range for INTEGER"),
+    # integer arithmetic on column values leaves BIGINT: an overflow (SQL-92 6.12
+    # "numeric value out of range"), not a double (SQLite's own answer)
+    ("SELECT i * 9223372036854775807 FROM skvo.nums WHERE id = 50", "out of range"),
+    ("SELECT id + 9223372036854775807 FROM skvo.nums WHERE id = 50", "out of range"),
+    ("SELECT -id - 9223372036854775807 FROM skvo.nums WHERE id = 50", "out of range"),
+    ("SELECT -(id - 9223372036854775807 - 2) FROM skvo.nums WHERE id = 1", "out of range"),
+    ("SELECT id FROM skvo.nums WHERE i * 9223372036854775807 > 0", "out of range"),
+    ("SELECT (id - 9223372036854775807 - 2) / -1 FROM skvo.nums WHERE id = 1", "out of range"),
+    # nested checks: the innermost error is the query's, at any depth
+    ("SELECT SQRT(SQRT(SQRT(SQRT(y)))) FROM skvo.nums WHERE id = 50", "SQRT of a negative"),
+    ("SELECT ASIN(ASIN(ASIN(x))) FROM skvo.nums WHERE id = 50", "ASIN of a number outside"),
+    ("SELECT CAST(CAST(CAST(i AS BIGINT) AS INTEGER) AS SMALLINT) FROM skvo.nums WHERE "
+     "id = 50", "value out of range for SMALLINT"),
+    ("SELECT SQRT(ROUND(CAST(y AS INTEGER), 1)) FROM skvo.nums WHERE id = 50",
+     "SQRT of a negative"),
     # set operations need comparable column types (SQL-92 7.10)
     (f"SELECT 1 AS v {ONE} UNION SELECT 'a' AS v {ONE}", "incompatible types"),
 ]
@@ -137,6 +153,29 @@ VALUES = [
     ("SELECT COUNT(*) FROM skvo.nums WHERE s < 'B'", None),
     (f"SELECT UPPER('école'), LOWER('ÉCOLE'), UPPER('straße'), LOWER('ΔΈΛΤΑ') {ONE}",
      [("ÉCOLE", "école", "STRAßE", "δέλτα")]),
+    # ILIKE folds every letter, as LOWER does (not only ASCII ones)
+    (f"SELECT COUNT(*) {ONE} AND 'École' ILIKE 'école'", [(1,)]),
+    (f"SELECT COUNT(*) {ONE} AND 'ΣΊΣΥΦΟΣ' ILIKE 'σί%'", [(1,)]),
+    (f"SELECT COUNT(*) {ONE} AND 'ÉCOLE' NOT ILIKE '_cole'", [(0,)]),
+    (f"SELECT COUNT(*) {ONE} AND 'STRASSE' ILIKE 'straße'", [(0,)]),
+    # integer arithmetic up to the edge of BIGINT is exact (no double in between)
+    ("SELECT id + 9223372036854775806, -id - 9223372036854775807, id * 4611686018427387903 "
+     "FROM skvo.nums WHERE id = 1",
+     [(9223372036854775807, -9223372036854775808, 4611686018427387903)]),
+    ("SELECT i ^ j, i / j, -i FROM skvo.nums WHERE id = 50", [(1_000_000 ^ 999, 1001, -1_000_000)]),
+    # nested checked functions keep their values (the checks of each level pass)
+    ("SELECT SQRT(SQRT(SQRT(x * 1000))), CAST(CAST(x * 10 AS INTEGER) AS SMALLINT), "
+     "ROUND(ROUND(x, 1) * 1.5, 2) FROM skvo.nums WHERE id = 50",
+     [(2500 ** 0.125, 25, 3.75)]),
+    # LIKE matches characters, not bytes ('_' is one letter, é as much as e), exactly:
+    # case, accents and trailing spaces count
+    (f"SELECT COUNT(*) {ONE} AND 'école' LIKE '_cole'", [(1,)]),
+    (f"SELECT COUNT(*) {ONE} AND 'école' LIKE '__cole'", [(0,)]),
+    (f"SELECT COUNT(*) {ONE} AND 'Ecole' LIKE 'école'", [(0,)]),
+    (f"SELECT COUNT(*) {ONE} AND 'ecole' ILIKE 'École'", [(0,)]),
+    (f"SELECT COUNT(*) {ONE} AND 'abc ' LIKE 'abc'", [(0,)]),
+    ("SELECT COUNT(*) FROM skvo.nums WHERE s || '' LIKE 'abc'",
+     [(sum(1 for r in ROWS if r[COL_S] == "abc"),)]),
     # LIKE has no escape character without ESCAPE: a backslash is a character
     (f"SELECT COUNT(*) {ONE} AND 'a\\b' LIKE 'a\\b'", [(1,)]),
     (f"SELECT COUNT(*) {ONE} AND 'a_b' LIKE 'a\\_b'", [(0,)]),
@@ -196,3 +235,117 @@ def test_union_field_datatype_is_the_common_type(q, datatype):
     for dialect in ("sqlite", "mysql"):
         (col,) = adql.translate(q, SCHEMA[dialect], dialect).columns
         assert col.datatype == datatype, (dialect, q, col)
+
+
+NESTABLE = ["SQRT({})", "ASIN({})", "CAST({} AS SMALLINT)", "ROUND({}, 2)",
+            "CASE WHEN {} = 'a' THEN 'b' END", "({} ^ j)", "UPPER({})"]
+
+
+@pytest.mark.parametrize("template", NESTABLE)
+def test_nested_checks_grow_linearly(template):
+    """A check that needs its argument twice (MariaDB's SQRT of a negative number is NULL
+    without a warning, so the translation tests the argument first) must not double the
+    SQL at every level: 24 levels stay a few kilobytes, not gigabytes."""
+    base = "s" if "'a'" in template or "UPPER" in template else "i" if "^" in template else "x"
+
+    def size(depth: int, dialect: str) -> int:
+        e = base
+        for _ in range(depth):
+            e = template.format(e)
+        return len(adql.translate(f"SELECT {e} AS v FROM skvo.nums", SCHEMA[dialect],
+                                  dialect).sql)
+
+    for dialect in ("sqlite", "mysql"):
+        one, deep = size(1, dialect), size(24, dialect)
+        assert deep < 24 * 2 * one, (dialect, template, one, deep)
+
+
+def test_a_translation_too_large_is_refused(monkeypatch):
+    """The guard behind every value: SQL beyond adql.translate.MAX_SQL_CHARS is an
+    error that says so (here with the limit lowered to reach it)."""
+    monkeypatch.setattr(sys.modules["adql.translate"], "MAX_SQL_CHARS", 2000)
+    q = "SELECT " + " + ".join(f"SQRT(x + {k})" for k in range(200)) + " AS v FROM skvo.nums"
+    for dialect in ("sqlite", "mysql"):
+        with pytest.raises(adql.ADQLError, match="too complex.*2,000 characters"):
+            adql.translate(q, SCHEMA[dialect], dialect)
+
+
+def _ordered(key_col: int, desc: bool) -> list[tuple]:
+    """(id, value) of ROWS by value then id, NULL after every value as PostgreSQL sorts
+    (last ascending, first descending)."""
+    rows = [(r[0], r[key_col]) for r in ROWS]
+    known = sorted((r for r in rows if r[1] is not None),
+                   key=lambda r: (-r[1] if desc else r[1], r[0]))
+    nulls = sorted(r for r in rows if r[1] is None)
+    return nulls + known if desc else known + nulls
+
+
+@pytest.mark.parametrize("q,key_col,desc", [
+    ("SELECT id, x FROM skvo.nums ORDER BY x, id", COL_X, False),
+    ("SELECT id, x FROM skvo.nums ORDER BY x DESC, id", COL_X, True),
+    ("SELECT id, x FROM skvo.nums ORDER BY 2, 1", COL_X, False),
+    ("SELECT id, i FROM skvo.nums ORDER BY i DESC, id", COL_I, True),
+    ("SELECT id, x AS v FROM skvo.nums ORDER BY v, id", COL_X, False),
+    ("SELECT id, x FROM skvo.nums WHERE id <= 25 UNION SELECT id, x FROM skvo.nums "
+     "WHERE id > 25 ORDER BY 2, 1", COL_X, False),
+    ("SELECT id, x FROM skvo.nums WHERE id <= 25 UNION ALL SELECT id, x FROM skvo.nums "
+     "WHERE id > 25 ORDER BY 2 DESC, 1", COL_X, True),
+])
+def test_null_sorts_after_every_value(dbs, q, key_col, desc):  # noqa: F811
+    """SQL-92 leaves it to the implementation whether NULL sorts first or last; SKVO
+    sorts as PostgreSQL (and so DaCHS): TOP 10 ... ORDER BY mag gives the 10 brightest,
+    not 10 stars without a magnitude."""
+    want = _ordered(key_col, desc)
+    assert want[0][1] is None if desc else want[-1][1] is None  # the fixture has NULLs
+    for conn, dialect in zip(dbs, ("sqlite", "mysql"), strict=True):
+        got = [(int(a), None if b is None else float(b)) for a, b in execute(conn, q, dialect)]
+        assert got == want, (dialect, q)
+
+
+def test_columns_that_cannot_be_null_keep_a_plain_order_by():
+    """A column declared NOT NULL needs no NULL placement, so ORDER BY can still walk its
+    index; the same column from the NULL side of an outer join needs it."""
+    cols = (adql.Column("id", "long", nullable=False), adql.Column("x", "double"))
+    for dialect, q in (("sqlite", '"'), ("mysql", "`")):
+        schema = adql.Schema([adql.Table("skvo.t", cols, f"{q}t{q}"),
+                              adql.Table("skvo.u", cols, f"{q}u{q}")])
+        plain = adql.translate("SELECT TOP 5 id FROM skvo.t ORDER BY id", schema, dialect).sql
+        assert "NULL" not in plain, (dialect, plain)
+        outer = adql.translate("SELECT TOP 5 u.id FROM skvo.t LEFT JOIN skvo.u "
+                               "ON t.x = u.x ORDER BY u.id", schema, dialect).sql
+        assert "NULL" in outer, (dialect, outer)
+
+
+def _outside(ra: float, dec: float, r: float) -> bool:
+    """Whether (ra, dec) lies farther than r degrees from (0, 0), by the cosine rule."""
+    c = math.cos(math.radians(dec)) * math.cos(math.radians(ra))
+    return math.degrees(math.acos(max(-1.0, min(1.0, c)))) > r
+
+
+def test_contains_of_a_null_position_is_null(dbs):  # noqa: F811
+    """CONTAINS(POINT(x, y), ...) of a row whose x is NULL is NULL (SQL's three-valued
+    logic): neither = 1 nor = 0 selects it, and as a value it is NULL.  The fixture's
+    RAs are around 0, negative ones too: RA -2.5 is 357.5, 2.5 degrees from the centre."""
+    pos = [(r[0], r[COL_X], r[COL_Y] / 2) for r in ROWS]
+    assert any(x is None for _, x, _ in pos)
+    outside = sum(1 for _, x, y in pos if x is not None and _outside(x, y, 10))
+    inside = sum(1 for _, x, y in pos if x is not None and not _outside(x, y, 10))
+    p = "POINT('ICRS', x, y / 2)"
+    for conn, dialect in zip(dbs, ("sqlite", "mysql"), strict=True):
+        def one(q, conn=conn, dialect=dialect):
+            rows = execute(conn, q, dialect)
+            assert rows and rows[0][0] != ERROR, (dialect, q, rows)
+            return rows
+
+        for truth, want in ((0, outside), (1, inside)):
+            q = f"SELECT COUNT(*) FROM skvo.nums WHERE CONTAINS({p}, CIRCLE(0, 0, 10)) = {truth}"
+            assert one(q)[0][0] == want, (dialect, q)
+        q = f"SELECT id, CONTAINS({p}, CIRCLE(0, 0, 10)) FROM skvo.nums ORDER BY id"
+        got = {int(i): v for i, v in one(q)}
+        for i, x, y in pos:
+            want = None if x is None else int(not _outside(x, y, 10))
+            assert got[i] == want, (dialect, i, got[i], want)
+        q = (f"SELECT COUNT(*) FROM skvo.nums WHERE CONTAINS({p}, POLYGON(350, -20, 10, -20, "
+             "0, 20)) = 0")
+        assert one(q)[0][0] == sum(1 for _, x, _ in pos if x is not None) - one(
+            q.replace("= 0", "= 1"))[0][0], dialect

@@ -211,7 +211,7 @@ def test_output_metadata():
 def test_order_and_group_by_position_with_geometry():
     t = adql.translate("SELECT POINT(right_ascension, declination) AS p, mag FROM skvo.target "
                        "GROUP BY 1, mag ORDER BY 2", SCHEMA["sqlite"], "sqlite")
-    assert "GROUP BY 1, 2, " in t.sql and t.sql.endswith("ORDER BY 3")
+    assert "GROUP BY 1, 2, " in t.sql and t.sql.endswith("ORDER BY 3 NULLS LAST")
 
 
 def test_limit_combines_with_top():
@@ -463,7 +463,7 @@ def test_intersect_except_all_sqlite():
         'FROM "target" AS "target") AS "_s1" INTERSECT SELECT "target_id", "obs_id", '
         'ROW_NUMBER() OVER (PARTITION BY "target_id", "obs_id") AS "_copy" FROM (SELECT '
         '"obscore"."target_id" AS "target_id", "obscore"."obs_id" AS "obs_id" FROM "obscore" '
-        'AS "obscore") AS "_s2") AS "_s3" ORDER BY 2 LIMIT -1 OFFSET 1')
+        'AS "obscore") AS "_s2") AS "_s3" ORDER BY 2 NULLS LAST LIMIT -1 OFFSET 1')
     sql = adql.translate("SELECT id AS \"_copy\", POINT(right_ascension, declination) AS p "
                          "FROM skvo.target EXCEPT ALL SELECT target_id, POINT(s_ra, s_dec) "
                          "FROM ivoa.obscore", SCHEMA["sqlite"], "sqlite").sql
@@ -656,7 +656,7 @@ _NAMED = Schema([
      'SELECT "p"."ra" AS "ra" FROM "position" AS "p"'),
     ("SELECT table.* FROM table", 'SELECT "table"."x" AS "x" FROM "table" AS "table"'),
     ("SELECT x FROM table ORDER BY 1desc -- a keyword may follow a number\n",
-     'SELECT "table"."x" AS "x" FROM "table" AS "table" ORDER BY 1 DESC'),
+     'SELECT "table"."x" AS "x" FROM "table" AS "table" ORDER BY 1 DESC NULLS FIRST'),
 ])
 def test_accepted_beyond_rec(q, sql):
     assert adql.translate(q, _NAMED, "sqlite").sql == sql

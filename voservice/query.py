@@ -284,7 +284,7 @@ def _check_warnings(raw: Any, cursor: Any, translation: adql.Translation) -> Non
     with contextlib.closing(raw.cursor()) as show:
         show.execute("SHOW WARNINGS")
         warnings = show.fetchall()
-    message = warning_error(warnings, translation.domain)
+    message = warning_error(warnings, translation.domain, translation.casts)
     if message is not None:
         raise QueryError(f"query error: {message}")
 
@@ -294,9 +294,11 @@ _DATETIME = re.compile(r"Incorrect datetime value: '(.*)'\Z", re.S)
 _CAST_NAMES = {"INTEGER": "INTEGER", "DOUBLE": "DOUBLE PRECISION", "DECIMAL": "a number"}
 
 
-def warning_error(warnings: Sequence[tuple[Any, ...]], domain: Sequence[str]) -> str | None:
+def warning_error(warnings: Sequence[tuple[Any, ...]], domain: Sequence[str],
+                  casts: bool = True) -> str | None:
     """The error a MariaDB statement's warnings (level, code, text) stand for, in words
-    (no database text but the offending value), or None if they are harmless."""
+    (no database text but the offending value), or None if they are harmless.  Without
+    ``casts`` (adql.Translation.casts) a truncation warning is MariaDB's own."""
     texts = [(str(level), int(code), str(text)) for level, code, text in warnings]
     for _level, _code, text in texts:
         if ERROR_TAG in text:  # adql.translate's own checks
@@ -309,7 +311,7 @@ def warning_error(warnings: Sequence[tuple[Any, ...]], domain: Sequence[str]) ->
                 return "a function argument outside its domain"
             return ("division by zero or a function argument outside its domain (one of: "
                     + "; ".join(domain) + ")")
-        if code in (1292, 1366) and level == "Warning":
+        if code in (1292, 1366) and level == "Warning" and casts:
             m = _TRUNCATED.match(text)
             if m:
                 target = _CAST_NAMES.get(m.group(1), m.group(1))

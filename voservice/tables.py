@@ -80,6 +80,7 @@ class ColumnDesc:
             utype=self.utype,
             description=self.description,
             indexed=self.indexed or self.primary,
+            nullable=self.nullable and not self.primary,
         )
 
 
