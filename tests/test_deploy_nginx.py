@@ -32,7 +32,7 @@ import pyvo
 import requests
 from astropy.io.votable import parse as parse_votable
 from astropy.table import Table
-from conftest import Deployment, deploy, free_port, mariadb_database
+from conftest import Deployment, deploy, free_port, mariadb_database, taplint_problems
 from lxml import etree
 
 SAMPLE = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "skvo.conf"
@@ -441,9 +441,7 @@ def test_taplint_through_nginx(stack: Stack) -> None:
         capture_output=True, text=True, timeout=600)
     totals = re.search(r"Totals: Errors: (\d+); Warnings: (\d+); Failures: (\d+)", result.stdout)
     assert totals, result.stdout[-3000:] + result.stderr[-2000:]
-    problems = [line for line in result.stdout.splitlines() if re.match(r"^[EWF]-", line)]
-    # as in test_tap_sync: this is no ObsLocTAP (observation planning) service
-    assert [p for p in problems if not p.startswith("F-LOC-NOTP")] == [], "\n".join(problems)
+    assert taplint_problems(result.stdout) == [], result.stdout[-3000:]
 
 
 # --------------------------------------------------------------------------

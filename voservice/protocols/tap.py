@@ -20,8 +20,7 @@ from voservice.votable import UnwritableValue
 
 bp = Blueprint("tap", __name__, url_prefix="/tap")
 
-#: geometry functions the translator implements (advertised in capabilities; REGION is
-#: not: it is refused)
+#: geometry functions the translator implements (advertised in capabilities)
 _REGION_COLUMN = ("ivoa.obscore.s_region (the field-of-view square) works with a POINT, a "
                   "CIRCLE, and a POLYGON or BOX of constant vertices, exactly, also through "
                   "derived tables and WITH; not with another region column.")
@@ -29,13 +28,23 @@ GEOMETRY = ("POINT", "CIRCLE", "BOX", "POLYGON",
             ("CONTAINS", "Exact on the sphere. " + _REGION_COLUMN),
             ("INTERSECTS", "Exact on the sphere. " + _REGION_COLUMN),
             "DISTANCE", "COORD1", "COORD2", "COORDSYS",
-            ("AREA", "Of constant shapes, circles and ivoa.obscore.s_region."),
-            ("CENTROID", "Of constant shapes, circles and ivoa.obscore.s_region."))
+            ("AREA", "Of points, circles, boxes, polygons (constant or column vertices) and "
+             "ivoa.obscore.s_region; square degrees."),
+            ("CENTROID", "Of points, circles, boxes, polygons (constant or column vertices) "
+             "and ivoa.obscore.s_region."),
+            ("REGION", "The STC-S of TAP 1.0 section 6, ICRS and degrees only: Position, "
+             "Circle, Box (read as ADQL's BOX), Polygon, each where the ADQL constructor "
+             "works; Union, Intersection and Not in CONTAINS and INTERSECTS with a POINT, "
+             "INTERSECTS(shape, Union), CONTAINS(shape, Intersection)."))
 #: optional ADQL 2.1 features, by TAPRegExt feature type
 ADQL_FEATURES = {
     "features-adql-string": ("LOWER", "UPPER", "ILIKE"),
     "features-adql-offset": ("OFFSET",),
     "features-adql-type": ("CAST",),
+    "features-adql-conditional": ("COALESCE", (
+        "CASE", "SQL-92's CASE expression, simple (CASE x WHEN ...) and searched (CASE WHEN "
+        "condition ...), with an optional ELSE; ADQL 2.1 reserves the word, TAPRegExt has "
+        "no feature type of its own for it")),
     "features-adql-sets": ("UNION", "EXCEPT", "INTERSECT"),
     "features-adql-common-table": ("WITH",),
     "features-adql-unit": ("IN_UNIT",),
@@ -118,7 +127,8 @@ def capabilities_element(base_url: str, settings: Settings) -> etree._Element:
         "public.hipparcos, ehst.position, FROM table, table.*), not as column names, "
         "aliases or WITH names (quote those); a keyword right after a number (ORDER BY "
         "1desc). A number directly followed by a name (SELECT 89x) is a syntax error. "
-        "REGION() is not supported.")
+        "REGION() takes the STC-S of TAP 1.0 section 6 (ICRS, degrees; Box is ADQL's "
+        "BOX).")
     lang.append(vosi.features("features-adqlgeo", GEOMETRY))
     lang.append(vosi.features("features-udf", [(u.form, u.description)
                                                 for u in adql.IMPLEMENTED_UDFS]))
