@@ -261,41 +261,21 @@ def _mod_checked(a, b):
 #: what SQLite does silently when integer arithmetic leaves 64 bits (it answers a REAL),
 #: and MariaDB and PostgreSQL raise
 OVERFLOW = "numeric value out of range in an arithmetic operation (an overflow)"
-_INT64 = (-(2**63), 2**63 - 1)
 
 
-def _int_op(op: str) -> Callable:
-    """``a op b`` of two integers, checked: the result must fit 64 bits.  Division
-    truncates towards zero (SQL's integer division) and by zero is an error."""
-    def g(a, b):
-        if a is None or b is None:
-            return None
-        if not (isinstance(a, int) and isinstance(b, int)):  # a REAL stored in the column
-            a, b = _num(a), _num(b)
-            if op == "/":
-                _nonzero(b)
-                return a / b
-            return a + b if op == "+" else a - b if op == "-" else a * b
-        if op == "/":
-            if b == 0:
-                fail("division by zero")
-            r = abs(a) // abs(b)
-            r = r if (a < 0) == (b < 0) else -r
-        else:
-            r = a + b if op == "+" else a - b if op == "-" else a * b
-        if not _INT64[0] <= r <= _INT64[1]:
-            fail(OVERFLOW)
-        return r
-
-    return g
-
-
-def _int_neg(a):
-    if a is None:
-        return None
-    if isinstance(a, int) and a == _INT64[0]:
+def _out_int(v):
+    """An integer result as it leaves the query: beyond 64 bits SQLite made it a REAL."""
+    if isinstance(v, float) and not -(2.0**63) < v < 2.0**63:  # -2**63 as a REAL: too
         fail(OVERFLOW)
-    return -a
+    return v
+
+
+def _out_float(v):
+    """A double result as it leaves the query: beyond the double range SQLite made it
+    Inf (an overflow: no stored value is infinite)."""
+    if isinstance(v, float) and math.isinf(v):
+        fail(OVERFLOW)
+    return v
 
 
 def _xor(a, b):
@@ -426,7 +406,6 @@ FUNCTIONS: dict[str, tuple[int, Callable, bool]] = {
 CHECKED: dict[str, tuple[int, Callable]] = {
     **{f"adql_{'ln' if name == 'LOG' else name.lower()}":
        (2 if name in ("ATAN2", "POWER") else 1, _checked(name)) for name in _PY},
-    "adql_nz": (1, _nonzero),
     "adql_mod_checked": (2, _mod_checked),
     "adql_rint": (1, _f1(_rint)),
     "adql_to_int": (3, _to_int),
@@ -434,11 +413,9 @@ CHECKED: dict[str, tuple[int, Callable]] = {
     "adql_numtext": (1, _numtext),
     "adql_upper": (1, _case(str.upper)),
     "adql_lower": (1, _case(str.lower)),
-    "adql_iadd": (2, _int_op("+")),
-    "adql_isub": (2, _int_op("-")),
-    "adql_imul": (2, _int_op("*")),
-    "adql_idiv": (2, _int_op("/")),
-    "adql_ineg": (1, _int_neg),
+    "adql_nz": (1, _nonzero),
+    "adql_out_int": (1, _out_int),
+    "adql_out_float": (1, _out_float),
     "adql_xor": (2, _xor),
 }
 

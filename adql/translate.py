@@ -721,12 +721,19 @@ class Translator:
                     m.description, False, 1, nullable=m.nullable))
             return hit[1], [v.sql]
         kind = v.kind
+        sql = v.sql
+        if kind in ("int", "float") and not self.my and v.const is None and \
+                v.dtype in (None, "long", "double"):
+            # SQLite gives a REAL for an integer beyond 64 bits and Inf for a double
+            # beyond its range, where SQL raises: checked where the value comes out
+            # (not values of 32 bits or fewer: their sums and differences fit)
+            sql = f"ADQL_OUT_{'INT' if kind == 'int' else 'FLOAT'}({sql})"
         if kind == "int":
             return OutputColumn(name, v.dtype if v.dtype in INT_TYPES else "long",
-                                unit=un.output(v.unit)), [v.sql]
+                                unit=un.output(v.unit)), [sql]
         if kind == "float":
             return OutputColumn(name, v.dtype if v.dtype in FLOAT_TYPES else "double",
-                                unit=un.output(v.unit)), [v.sql]
+                                unit=un.output(v.unit)), [sql]
         if kind == "ts":
             return OutputColumn(name, "char", "*", "timestamp"), [v.sql]
         return OutputColumn(name, "char", "*", unit=un.output(v.unit)), [v.sql]
@@ -832,9 +839,7 @@ class Translator:
                         "BIGINT"][1]:
                     raise error_at(e, "numeric value out of range: - overflows")
                 return V(self.numlit(c), v.kind, dtype=v.dtype, const=c, exact=v.exact)
-            sql = (f"ADQL_INEG({v.sql})" if e.op == "-" and v.kind == "int" and not self.my
-                   else f"({e.op}{v.sql})")
-            return V(sql, v.kind, dtype=v.dtype, unit=v.unit, exact=v.exact)
+            return V(f"({e.op}{v.sql})", v.kind, dtype=v.dtype, unit=v.unit, exact=v.exact)
         if t is n.Compare:
             return self.compare(e, scope, allow_alias)
         if t is n.BoolOp:
@@ -851,13 +856,23 @@ class Translator:
             return V(f"({x.sql} {neg}BETWEEN {lo.sql} AND {hi.sql})", "bool")
         if t is n.InList:
             x = self.scalar(e.expr, scope, allow_alias)
-            items = []
+            vs = []
             for i in e.items:
                 v = self.scalar(i, scope, allow_alias)
                 self.comparable(x, v, i)
-                items.append(v.sql)
+                vs.append(v)
             neg = "NOT " if e.negated else ""
-            return V(f"({x.sql} {neg}IN ({', '.join(items)}))", "bool")
+            items = ", ".join(v.sql for v in vs)
+            if self.my and "str" in {x.kind, *(v.kind for v in vs)}:
+                # code points, trailing spaces count (MariaDB's collations pad, and a
+                # literal has the connection's case-insensitive one); a column keeps
+                # its index through a plain IN beside the exact one
+                exact = (f"{self.exact_text(x.sql)} {neg}IN ("
+                         + ", ".join(self.exact_text(v.sql) for v in vs) + ")")
+                if x.col and not e.negated:
+                    return V(f"({x.sql} IN ({items}) AND {exact})", "bool")
+                return V(f"({exact})", "bool")
+            return V(f"({x.sql} {neg}IN ({items}))", "bool")
         if t is n.InSub:
             x = self.scalar(e.expr, scope, allow_alias)
             sql = self.subquery(e.query, scope, e, in_pred=True)
@@ -990,7 +1005,7 @@ class Translator:
         if op == "/" and not (isinstance(b.const, int | float) and b.const != 0):
             if self.my:  # x / 0 is NULL and a warning there (voservice.query checks)
                 self.domain["division by zero"] = None
-            elif kind != "int":
+            else:
                 bsql = f"ADQL_NZ({b.sql})"
         dtype = "long" if kind == "int" else "double"
         if kind == "int" and a.dtype == b.dtype and a.dtype in INT_TYPES and op != "*":
@@ -1000,9 +1015,6 @@ class Translator:
             a.unit, b.unit, ac, bc)
         if kind == "int" and self.my and op == "/":
             sql = f"({a.sql} DIV {bsql})"
-        elif kind == "int" and not self.my:
-            # SQLite turns an integer result beyond 64 bits into a REAL; SQL raises
-            sql = f"{INT_OPS[op]}({a.sql}, {bsql})"
         else:
             sql = f"({a.sql} {op} {bsql})"
         return V(sql, kind, dtype=dtype, unit=unit, exact=exact)
@@ -1061,7 +1073,8 @@ class Translator:
             # repeat (and nested comparisons repeat again), gets a last character that
             # is no space instead
             if max(len(a.sql), len(b.sql)) > 200:
-                return V(f"(CONCAT({a.sql}, 'x') {op} CONCAT({b.sql}, 'x'))", "bool")
+                return V(f"({self.exact_text(a.sql)} {op} {self.exact_text(b.sql)})",
+                         "bool")
             if op == "=":
                 return V(f"({a.sql} = {b.sql} AND CHAR_LENGTH({a.sql}) = "
                          f"CHAR_LENGTH({b.sql}))", "bool")
@@ -1157,6 +1170,11 @@ class Translator:
             return f"ADQL_NUMTEXT({v.sql})"
         return f"CAST({v.sql} AS TEXT)"
 
+    def exact_text(self, sql: str) -> str:
+        """MySQL: text that compares by code point with trailing spaces counting (a
+        binary collation and a last character that is no space)."""
+        return f"CONCAT(CONVERT({sql} USING utf8mb4) COLLATE utf8mb4_bin, 'x')"
+
     def once(self, sql: str) -> tuple[str, str]:
         """MySQL: the SQL of the first use and of the later uses of a value that a check
         needs more than once.  A column or a literal stands as it is; anything else goes
@@ -1224,13 +1242,15 @@ class Translator:
     def case(self, e: n.Case, scope, allow_alias) -> V:
         parts = ["CASE"]
         results = []
+        exact = False  # MySQL: compare the text exactly (as exact_text)
         if e.operand is not None:
             op = self.scalar(e.operand, scope, allow_alias)
-            parts.append(op.sql)
+            exact = self.my and op.kind == "str"
+            parts.append(self.exact_text(op.sql) if exact else op.sql)
         for c, r in e.whens:
             if e.operand is not None:
                 cv = self.scalar(c, scope, allow_alias)
-                csql = cv.sql
+                csql = self.exact_text(cv.sql) if exact else cv.sql
             else:
                 csql = self.cond(c, scope, allow_alias)
             rv = self.scalar(r, scope, allow_alias)
@@ -1797,8 +1817,6 @@ ERROR_TAG = "adql-error: "
 INT_RANGES = {"SMALLINT": (-(2**15), 2**15 - 1), "INTEGER": (-(2**31), 2**31 - 1),
               "BIGINT": (-(2**63), 2**63 - 1)}
 REAL_MAX = 3.4028234663852886e38
-#: SQLite: the checked functions of integer arithmetic (adql.sqlite_functions)
-INT_OPS = {"+": "ADQL_IADD", "-": "ADQL_ISUB", "*": "ADQL_IMUL", "/": "ADQL_IDIV"}
 BACKSLASH = "\\"
 # ivo_hasword on MySQL: no word character may touch the (quoted) word on either side
 WORD_BEFORE = r"(?<![a-z0-9_])\Q"
