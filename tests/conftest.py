@@ -148,8 +148,7 @@ def deploy(root: Path, demo_tree: Path, metadata_url: str, **sections: dict[str,
     dep.skvo("user", "add", ALICE[0], "--password", ALICE[1])
     dep.skvo("user", "add", BOB[0], "--password", BOB[1])
     dep.skvo("user", "add", ADMIN[0], "--password", ADMIN[1], "--admin")
-    for source in demo_sources(demo_tree):
-        dep.skvo("user", "grant", ALICE[0], source)
+    dep.skvo("user", "grant", ALICE[0], *demo_sources(demo_tree))
     return dep
 
 

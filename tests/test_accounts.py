@@ -273,17 +273,14 @@ def test_changes_of_an_account_apply_to_the_next_request(live: LiveServer,
     dep = live.dep
     dave = ("dave", "first-pw")
     dep.skvo("user", "add", dave[0], "--password", dave[1])
-    for source in demo_sources(demo_tree):
-        dep.skvo("user", "grant", dave[0], source)
+    dep.skvo("user", "grant", dave[0], *demo_sources(demo_tree))
     anonymous, everything = visible(live, None), visible(live, ("alice", "wonderland"))
     assert everything > anonymous
     assert {visible(live, dave) for _ in range(REPEAT)} == {everything}  # cached everywhere
 
-    for source in demo_sources(demo_tree):
-        dep.skvo("user", "revoke", dave[0], source)
+    dep.skvo("user", "revoke", dave[0], *demo_sources(demo_tree))
     assert {visible(live, dave) for _ in range(REPEAT)} == {anonymous}
-    for source in demo_sources(demo_tree):
-        dep.skvo("user", "grant", dave[0], source)
+    dep.skvo("user", "grant", dave[0], *demo_sources(demo_tree))
     assert {visible(live, dave) for _ in range(REPEAT)} == {everything}
 
     dep.skvo("user", "passwd", dave[0], "--password", "second-pw")

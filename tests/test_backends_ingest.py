@@ -323,9 +323,12 @@ def test_every_light_curve_is_byte_for_byte_the_sql_stores(sql_side: Side,
     a, b = requests.Session(), requests.Session()
     old = [k for k in ours if float(k[2]) < 51_000]  # before 1998-07
     assert len(old) >= 6, old
-    for key in sorted(ours):
+    # every series in the default format (BINARY2: every value's exact bits), every
+    # format for one series in eight and for the archive nights (the formats are
+    # written from the same rows whatever the store)
+    for k, key in enumerate(sorted(ours)):
         mine, sql = ours[key], theirs[key]
-        for fmt in FORMATS:
+        for fmt in FORMATS if k % 8 == 0 or float(key[2]) < 52_200 else FORMATS[:1]:
             query = f"?RESPONSEFORMAT={fmt}" if fmt else ""
             path_a = f"/lightcurve/{mine['obs_id']}/{mine['bandpass_uid']}{query}"
             path_b = f"/lightcurve/{sql['obs_id']}/{sql['bandpass_uid']}{query}"

@@ -64,13 +64,16 @@ def test_user_commands(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     ini.write_text("[metadata]\nurl = sqlite:///meta.sqlite\n")
     cfg = ["--config", str(ini)]
     assert main(["user", "add", "alice", "--password", "pw", *cfg]) == 0
-    assert main(["user", "grant", "alice", "vhao", *cfg]) == 0
+    assert main(["user", "grant", "alice", "vhao", "upjs", "skalnate", *cfg]) == 0
+    assert main(["user", "revoke", "alice", "upjs", "skalnate", *cfg]) == 0
     assert main(["user", "token", "alice", *cfg]) == 0
     token = capsys.readouterr().out.strip().splitlines()[-1]
     assert main(["user", "list", *cfg]) == 0
     assert "alice\ttoken\tvhao" in capsys.readouterr().out
     engine = make_engine(f"sqlite:///{tmp_path / 'meta.sqlite'}")
     assert authenticate(engine, f"Bearer {token}").sources == {"vhao"}
+    with pytest.raises(SystemExit):  # a source where none belongs
+        main(["user", "passwd", "alice", "vhao", *cfg])
     assert main(["user", "add", "alice", *cfg]) == 2
     assert "exists already" in capsys.readouterr().err
     assert main(["user", "remove", "alice", *cfg]) == 0

@@ -148,11 +148,13 @@ def cmd_user(args: argparse.Namespace) -> int:
         users.remove_user(engine, args.name)
         print(f"user {args.name} removed")
     elif action == "grant":
-        users.grant(engine, args.name, args.source)
-        print(f"user {args.name} may now access source {args.source}")
+        for source in args.sources:  # the account exists or the first one fails
+            users.grant(engine, args.name, source)
+            print(f"user {args.name} may now access source {source}")
     elif action == "revoke":
-        users.revoke(engine, args.name, args.source)
-        print(f"user {args.name} no longer has source {args.source}")
+        for source in args.sources:
+            users.revoke(engine, args.name, source)
+            print(f"user {args.name} no longer has source {source}")
     elif action == "passwd":
         users.set_password(engine, args.name, args.password or _ask_password(args.name))
         print(f"user {args.name} has a new password")
@@ -315,7 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action",
                    choices=["add", "remove", "grant", "revoke", "passwd", "token", "list"])
     p.add_argument("name", nargs="?")
-    p.add_argument("source", nargs="?", help="source (collection) for grant/revoke")
+    p.add_argument("sources", nargs="*", metavar="source",
+                   help="sources (collections) for grant/revoke, one or more")
     p.add_argument("--password", help="password for add and passwd (HTTP Basic; passwd "
                    "asks for it when absent)")
     p.add_argument("--admin", action="store_true", help="the user sees all data")
@@ -348,8 +351,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "user":
         if args.action != "list" and not args.name:
             parser.error(f"user {args.action} needs a user name")
-        if args.action in ("grant", "revoke") and not args.source:
+        if args.action in ("grant", "revoke") and not args.sources:
             parser.error(f"user {args.action} needs a source")
+        if args.action not in ("grant", "revoke") and args.sources:
+            parser.error(f"user {args.action} takes no source")
     try:
         return args.func(args)
     except ConfigError as exc:
