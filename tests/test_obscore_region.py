@@ -132,11 +132,25 @@ def _expected_points(lcs, ra: float, dec: float) -> set[str]:
     return {did for did, cra, cdec, fov, _ in lcs if bool(_in_square(p, cra, cdec, fov)[0])}
 
 
+def _expected_all(lcs, probes) -> dict[str, set[str]]:
+    """_expected_points of every probe, each square tested against all probes at once."""
+    p = SkyCoord([q[1] for q in probes] * u.deg, [q[2] for q in probes] * u.deg)
+    out: dict[str, set[str]] = {name: set() for name, _, _ in probes}
+    for did, cra, cdec, fov, _ in lcs:
+        for (name, _, _), hit in zip(probes, _in_square(p, cra, cdec, fov), strict=True):
+            if hit:
+                out[name].add(did)
+    return out
+
+
 def test_contains_point_topcat_obstap(server: LiveServer, lightcurves) -> None:
     probes = _probes(lightcurves)
+    expected = _expected_all(lightcurves, probes)
+    name, ra, dec = probes[0]
+    assert expected[name] == _expected_points(lightcurves, ra, dec)  # the same reference
     seen_in = seen_out = 0
     for name, ra, dec in probes[::3]:
-        want = _expected_points(lightcurves, ra, dec)
+        want = expected[name]
         got = dids(server, f"CONTAINS(POINT('ICRS', {ra!r}, {dec!r}), s_region) = 1")
         assert got == want, name
         assert dids(server, f"1 = INTERSECTS(s_region, POINT('ICRS', {ra!r}, {dec!r}))") == want
@@ -152,8 +166,7 @@ def test_contains_point_topcat_obstap(server: LiveServer, lightcurves) -> None:
         uploads={"probes": upload}, maxrec=100000).to_table()
     got_pairs = {(str(n), str(d)) for n, d in zip(t["name"], t["obs_publisher_did"],
                                                    strict=True)}
-    want_pairs = {(name, did) for name, ra, dec in probes
-                  for did in _expected_points(lightcurves, ra, dec)}
+    want_pairs = {(name, did) for name, _, _ in probes for did in expected[name]}
     assert got_pairs == want_pairs
     assert any(n.endswith("-in") for n, _ in got_pairs)
     matched = {n for n, _ in got_pairs}
