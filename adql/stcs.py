@@ -35,17 +35,8 @@ import re
 from typing import NamedTuple
 
 from .errors import ADQLError
-
-
-class Position(NamedTuple):
-    ra: float
-    dec: float
-
-
-class Circle(NamedTuple):
-    ra: float
-    dec: float
-    r: float
+from .shapes import Circle
+from .shapes import Point as Position
 
 
 class Box(NamedTuple):

@@ -2075,24 +2075,23 @@ class _Compound(V):
         raise self._refused()
 
 
-def _any_of(sqls: list[str]) -> str:
-    """The OR of conditions, constant ones folded."""
-    if _TRUE in sqls:
-        return _TRUE
-    rest = [s for s in sqls if s != _FALSE]
+def _joined(sqls: list[str], op: str) -> str:
+    """The OR / AND of conditions, constant ones folded."""
+    absorbing, neutral = (_TRUE, _FALSE) if op == "OR" else (_FALSE, _TRUE)
+    if absorbing in sqls:
+        return absorbing
+    rest = [s for s in sqls if s != neutral]
     if not rest:
-        return _FALSE
-    return rest[0] if len(rest) == 1 else "(" + " OR ".join(rest) + ")"
+        return neutral
+    return rest[0] if len(rest) == 1 else "(" + f" {op} ".join(rest) + ")"
+
+
+def _any_of(sqls: list[str]) -> str:
+    return _joined(sqls, "OR")
 
 
 def _all_of(sqls: list[str]) -> str:
-    """The AND of conditions, constant ones folded."""
-    if _FALSE in sqls:
-        return _FALSE
-    rest = [s for s in sqls if s != _TRUE]
-    if not rest:
-        return _TRUE
-    return rest[0] if len(rest) == 1 else "(" + " AND ".join(rest) + ")"
+    return _joined(sqls, "AND")
 
 
 def _negated(sql: str) -> str:
