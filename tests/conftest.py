@@ -145,11 +145,26 @@ def deploy(root: Path, demo_tree: Path, metadata_url: str, **sections: dict[str,
     dep.skvo("initdb")
     result = dep.skvo("ingest", str(demo_tree), check=False)
     assert result.returncode == 0, result.stderr[-3000:]
-    dep.skvo("user", "add", ALICE[0], "--password", ALICE[1])
-    dep.skvo("user", "add", BOB[0], "--password", BOB[1])
-    dep.skvo("user", "add", ADMIN[0], "--password", ADMIN[1], "--admin")
-    dep.skvo("user", "grant", ALICE[0], *demo_sources(demo_tree))
+    add_demo_accounts(dep, demo_tree)
     return dep
+
+
+def add_demo_accounts(dep: Deployment, demo_tree: Path) -> None:
+    """ALICE (granted every source of the tree), BOB and ADMIN, through the accounts
+    API in this process (``skvo user`` is tested in test_users; a process per account
+    cost a second each, in every deployment)."""
+    from voservice import users
+    from voservice.stores.metadata import make_engine
+
+    engine = make_engine(dep.settings().metadata_url)
+    try:
+        users.add_user(engine, ALICE[0], password=ALICE[1])
+        users.add_user(engine, BOB[0], password=BOB[1])
+        users.add_user(engine, ADMIN[0], password=ADMIN[1], admin=True)
+        for source in demo_sources(demo_tree):
+            users.grant(engine, ALICE[0], source)
+    finally:
+        engine.dispose()
 
 
 def demo_sources(tree: Path) -> list[str]:
