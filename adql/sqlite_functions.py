@@ -258,8 +258,9 @@ def _mod_checked(a, b):
     return _mod(a, b)
 
 
-#: what SQLite does silently when integer arithmetic leaves 64 bits (it answers a REAL),
-#: and MariaDB and PostgreSQL raise
+#: the error of an arithmetic overflow, which SQLite lets pass (a REAL beyond 64-bit
+#: integers, Inf beyond a double) and MariaDB and PostgreSQL raise (voservice.query
+#: words MariaDB's the same)
 OVERFLOW = "numeric value out of range in an arithmetic operation (an overflow)"
 
 

@@ -13,13 +13,13 @@ The last tests ask the live servers the same through TAP.
 from __future__ import annotations
 
 import math
-import sqlite3
 
 import numpy as np
 import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
-from conftest import DB_PREFIX, LiveServer, pymysql_database
+from conftest import LiveServer
+from footprint_tables import databases, run_both, schemas
 from test_obscore_region import dids, tap
 from test_shapes import boundary_samples as samples
 from test_shapes import (
@@ -34,22 +34,9 @@ from test_sia import ALGOL_RA, DEL_CEP_RA, R_CAS_RA, _in_square
 from test_tap_sync import TRACE_MARKERS, status, sync
 
 import adql
-from adql import Column, Schema, Table, geometry, shapes
-from adql.schema import Footprint
-from adql.sqlite_functions import register
+from adql import geometry, shapes
 
-
-def _schema(q: str) -> Schema:
-    region = Column("s_region", "char", "*", xtype="adql:REGION", sql_width=8,
-                    footprint=Footprint("s_ra", "s_dec", "s_fov",
-                                        f"(SELECT MAX(s_fov) FROM {q}squares{q})"))
-    return Schema([Table("ivoa.obscore", (
-        Column("obs_id", "long"), Column("s_ra", "double", unit="deg"),
-        Column("s_dec", "double", unit="deg"), Column("s_fov", "double", unit="deg"),
-        region), f"{q}squares{q}")])
-
-
-SCHEMA = {"sqlite": _schema('"'), "mysql": _schema("`")}
+SCHEMA = schemas("ivoa.obscore", "squares", "obs_id", "s_ra", "s_dec")
 
 
 def _squares(rng: np.random.Generator, n: int) -> list[tuple]:
@@ -66,47 +53,15 @@ def _squares(rng: np.random.Generator, n: int) -> list[tuple]:
 SQUARES = _squares(np.random.default_rng(13), 60)
 
 
-def _row(r: tuple) -> tuple:
-    verts = geometry.fov_region(r[1], r[2], r[3]) or [None] * 8
-    return (*r, *verts)
-
-
 @pytest.fixture(scope="module")
 def dbs():
-    cols = ", ".join(f"s_region{'' if k == 1 else f'__{k}'} DOUBLE" for k in range(1, 9))
-    rows = [_row(r) for r in SQUARES]
-    lite = sqlite3.connect(":memory:")
-    register(lite)
-    lite.execute(f"CREATE TABLE squares (obs_id INTEGER, s_ra REAL, s_dec REAL, s_fov REAL, "
-                 f"{cols})")
-    lite.executemany(f"INSERT INTO squares VALUES ({', '.join(['?'] * 12)})", rows)
-    my = pymysql_database("adql_region")
-    cur = my.cursor()
-    cur.execute("DROP TABLE IF EXISTS squares")
-    cur.execute(f"CREATE TABLE squares (obs_id BIGINT, s_ra DOUBLE, s_dec DOUBLE, "
-                f"s_fov DOUBLE, {cols}, INDEX (s_dec))")
-    cur.executemany(f"INSERT INTO squares VALUES ({', '.join(['%s'] * 12)})", rows)
-    yield {"sqlite": lite, "mysql": my}
-    cur.execute(f"DROP DATABASE IF EXISTS `{DB_PREFIX}adql_region`")
-    my.close()
-    lite.close()
+    yield from databases("adql_region", "squares", "obs_id", "s_ra", "s_dec", SQUARES)
 
 
 def run(dbs, adql_text: str, same: bool = True) -> dict[str, list[tuple]]:
-    """The rows of the query on both databases (asserted equal unless ``same`` is
-    false: computed doubles may differ in their last bit), by dialect."""
-    out = {}
-    for dialect, con in dbs.items():
-        sql = adql.translate(adql_text, SCHEMA[dialect], dialect).sql
-        if dialect == "sqlite":
-            rows = con.execute(sql).fetchall()
-        else:
-            with con.cursor() as cur:
-                cur.execute(sql)
-                rows = cur.fetchall()
-        out[dialect] = sorted(tuple(r) for r in rows)
-    assert out["sqlite"] == out["mysql"] or not same, adql_text
-    return out
+    """The rows of the query on both databases, by dialect (asserted equal unless
+    ``same`` is false)."""
+    return run_both(dbs, SCHEMA, adql_text, same)
 
 
 def ids(dbs, where: str) -> set[int]:

@@ -14,21 +14,19 @@ from __future__ import annotations
 
 import io
 import math
-import sqlite3
 
 import numpy as np
 import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.io.votable import parse as parse_votable
-from conftest import DB_PREFIX, LiveServer, pymysql_database
+from conftest import LiveServer
+from footprint_tables import databases, run_both, schemas
 from test_shapes import ang, offset, poly_vecs, random_centre, winding_inside, xyz
 from test_tap_sync import TRACE_MARKERS, status, sync, tap
 
 import adql
-from adql import Column, Schema, Table, geometry, stcs
-from adql.schema import Footprint
-from adql.sqlite_functions import register
+from adql import geometry, stcs
 
 # -- parsing -------------------------------------------------------------------------
 
@@ -125,17 +123,7 @@ def test_parse_errors_name_the_problem_and_place(text: str, message: str) -> Non
 
 # -- the fixture table: random positions with field-of-view squares -------------------
 
-def _schema(q: str) -> Schema:
-    region = Column("s_region", "char", "*", xtype="adql:REGION", sql_width=8,
-                    footprint=Footprint("ra", "dec", "s_fov",
-                                        f"(SELECT MAX(s_fov) FROM {q}objs{q})"))
-    return Schema([Table("t.obj", (
-        Column("id", "long"), Column("ra", "double", unit="deg"),
-        Column("dec", "double", unit="deg"), Column("s_fov", "double", unit="deg"),
-        region), f"{q}objs{q}")])
-
-
-SCHEMA = {"sqlite": _schema('"'), "mysql": _schema("`")}
+SCHEMA = schemas("t.obj", "objs", "id", "ra", "dec")
 
 # the constant shapes of the tests: near RA 0 / 360, near a pole, overlapping
 CIRCLES = {"a": (10.0, 20.0, 1.5), "b": (11.5, 20.5, 1.0), "c": (359.8, -30.0, 2.0),
@@ -167,46 +155,15 @@ WITHOUT = {r[0] for r in ROWS if r[1] is None or r[2] is None}
 VECS = xyz(np.array([r[1] for r in WITH_POS]), np.array([r[2] for r in WITH_POS]))
 
 
-def _db_row(r: tuple) -> tuple:
-    verts = (geometry.fov_region(r[1], r[2], r[3]) if r[2] is not None else None) or [None] * 8
-    return (*r, *verts)
-
-
 @pytest.fixture(scope="module")
 def dbs():
-    cols = ", ".join(f"s_region{'' if k == 1 else f'__{k}'} DOUBLE" for k in range(1, 9))
-    rows = [_db_row(r) for r in ROWS]
-    lite = sqlite3.connect(":memory:")
-    register(lite)
-    lite.execute(f"CREATE TABLE objs (id INTEGER, ra REAL, dec REAL, s_fov REAL, {cols})")
-    lite.executemany(f"INSERT INTO objs VALUES ({', '.join(['?'] * 12)})", rows)
-    my = pymysql_database("adql_region_stcs")
-    cur = my.cursor()
-    cur.execute("DROP TABLE IF EXISTS objs")
-    cur.execute(f"CREATE TABLE objs (id BIGINT, ra DOUBLE, `dec` DOUBLE, s_fov DOUBLE, {cols}, "
-                "INDEX (`dec`))")
-    cur.executemany(f"INSERT INTO objs VALUES ({', '.join(['%s'] * 12)})", rows)
-    yield {"sqlite": lite, "mysql": my}
-    cur.execute(f"DROP DATABASE IF EXISTS `{DB_PREFIX}adql_region_stcs`")
-    my.close()
-    lite.close()
+    yield from databases("adql_region_stcs", "objs", "id", "ra", "dec", ROWS)
 
 
 def run(dbs, adql_text: str, same: bool = True) -> list[tuple]:
     """The rows of the query (sorted), the same on both databases unless ``same`` is
     false (computed doubles may differ in their last bit)."""
-    out = {}
-    for dialect, con in dbs.items():
-        sql = adql.translate(adql_text, SCHEMA[dialect], dialect).sql
-        if dialect == "sqlite":
-            rows = con.execute(sql).fetchall()
-        else:
-            with con.cursor() as cur:
-                cur.execute(sql)
-                rows = cur.fetchall()
-        out[dialect] = sorted(tuple(r) for r in rows)
-    assert out["sqlite"] == out["mysql"] or not same, adql_text
-    return out["sqlite"]
+    return run_both(dbs, SCHEMA, adql_text, same)["sqlite"]
 
 
 def ids(dbs, where: str) -> set[int]:

@@ -338,9 +338,10 @@ def _query_error(exc: Exception, timeout: float | None) -> QueryError:
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
     if code == 1690 and is_driver_error(exc):  # MariaDB: "DOUBLE value is out of range"
         m = re.search(r"in '(\w+)\(", str(exc.args[1]) if len(exc.args) > 1 else "")
-        where = _RANGE_FUNCTIONS.get(m.group(1).lower() if m else "", "an arithmetic "
-                                     "operation (an overflow)")
-        return QueryError(f"query error: numeric value out of range in {where}")
+        where = _RANGE_FUNCTIONS.get(m.group(1).lower() if m else "")
+        # an arithmetic overflow in the words SQLite's check uses
+        return QueryError("query error: " + (f"numeric value out of range in {where}"
+                                             if where else sqlite_functions.OVERFLOW))
     text = str(exc).lower()
     if "interrupted" in text or "max_statement_time" in text:
         return QueryError(
